@@ -1,0 +1,129 @@
+"""create_app(settings): the one place where the parts of petition are put together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.static_files import create_static_files_router
+
+from petition import i18n, mail, templating
+from petition.db import create_engine, create_session_factory
+from petition.models import utcnow
+from petition.outbox import Sender
+from petition.settings import Settings
+from petition.web import public
+from petition.web.deps import Services
+from petition.web.pages import render
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    mail_backend: mail.Backend | None = None,
+) -> Litestar:
+    engine = create_engine(settings.resolved_database_url)
+    sessions = create_session_factory(engine)
+    secret = settings.load_secret_key()
+    sender = Sender(
+        sessions,
+        mail_backend or mail.backend_for(settings),
+        sender_address=settings.mail_from,
+        clock=clock,
+        poll_interval=settings.outbox_poll_interval,
+        retry_base=settings.mail_retry_base,
+        retry_max=settings.mail_retry_max,
+    )
+    services = Services(
+        settings=settings,
+        sessions=sessions,
+        pages=templating.page_environment(),
+        mails=templating.mail_environment(),
+        catalogs=i18n.load_catalogs(),
+        secret=secret,
+        clock=clock,
+        sender=sender,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(sender.run()) if settings.run_mail_sender else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            public.index,
+            public.campaign_page,
+            public.sign,
+            public.check_inbox,
+            public.confirm_page,
+            public.confirm,
+            public.confirmed,
+            public.withdraw_page,
+            public.withdraw,
+            public.withdrawn,
+            public.health,
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], name="static", cache_control=None
+            ),
+        ],
+        dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
+        csrf_config=CSRFConfig(
+            secret=secret.decode(),
+            cookie_name="csrftoken",
+            cookie_httponly=True,
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="lax",
+            exclude=["/static", "/healthz"],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=[lifespan],
+        state={"services": services},
+        openapi_config=None,
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
+    services: Services = request.app.state.services
+    return render(
+        request,
+        services,
+        "error.html",
+        {"status": exc.status_code},
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    # The route template, not the path: paths may carry a secret token.
+    route = request.scope.get("path_template", "?")
+    log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
+    services: Services = request.app.state.services
+    return render(request, services, "error.html", {"status": 500}, status_code=500)
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` and `petition serve`."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,169 @@
+"""Campaigns: read from a Markdown file with front matter, rendered once, looked up by slug."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import nh3
+import yaml
+from markdown_it import MarkdownIt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import counts
+from petition.forms import OPTIONAL_FIELDS
+from petition.models import Campaign, CampaignKind
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "h2", "h3", "h4", "h5", "h6", "strong", "em", "a", "ul", "ol", "li",
+    "blockquote", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+class CampaignFileError(ValueError):
+    """The campaign file cannot be used; the message says why, for the operator."""
+
+
+class SlugTaken(ValueError):
+    """Another campaign already has this slug."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    slug: str
+    title: str
+    kind: CampaignKind
+    goal: int | None
+    closes: date | None
+    body_markdown: str
+    required_fields: tuple[str, ...] = ()
+
+
+def parse_campaign_file(text: str) -> CampaignSpec:
+    """Front matter (slug, title, kind, goal, closes, required) then the Markdown text."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise CampaignFileError("the file must start with a front matter between two '---' lines")
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise CampaignFileError(f"front matter is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise CampaignFileError("front matter must be a mapping of keys to values")
+    unknown = set(meta) - {"slug", "title", "kind", "goal", "closes", "required"}
+    if unknown:
+        raise CampaignFileError(f"unknown front matter keys: {', '.join(sorted(unknown))}")
+    return CampaignSpec(
+        slug=_slug(meta.get("slug")),
+        title=_title(meta.get("title")),
+        kind=_kind(meta.get("kind", "petition")),
+        goal=_goal(meta.get("goal")),
+        closes=_closes(meta.get("closes")),
+        body_markdown=match.group(2).strip(),
+        required_fields=_required(meta.get("required", [])),
+    )
+
+
+def render_markdown(markdown: str) -> str:
+    """Markdown to HTML without raw HTML, then sanitised again: campaign texts are never trusted."""
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+
+
+async def create(session: AsyncSession, spec: CampaignSpec, *, now: datetime, tz: str) -> Campaign:
+    if await get_by_slug(session, spec.slug) is not None:
+        raise SlugTaken(spec.slug)
+    campaign = Campaign(
+        slug=spec.slug,
+        kind=spec.kind,
+        title=spec.title,
+        body_markdown=spec.body_markdown,
+        body_html=render_markdown(spec.body_markdown),
+        goal=spec.goal,
+        closes_at=closing_instant(spec.closes, tz) if spec.closes else None,
+        required_fields=list(spec.required_fields),
+        created_at=now,
+    )
+    session.add(campaign)
+    await session.flush()
+    await counts.create_shards(session, campaign.id)
+    return campaign
+
+
+def closing_instant(closes: date, tz: str) -> datetime:
+    """A campaign closing on a date stays open until the end of that day where it is run."""
+    return datetime.combine(closes + timedelta(days=1), time.min, tzinfo=ZoneInfo(tz))
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Campaign | None:
+    if not SLUG.match(slug) or len(slug) > 80:
+        return None
+    result = await session.execute(select(Campaign).where(Campaign.slug == slug))
+    return result.scalar_one_or_none()
+
+
+async def list_all(session: AsyncSession) -> list[Campaign]:
+    result = await session.execute(select(Campaign).order_by(Campaign.created_at.desc()))
+    return list(result.scalars())
+
+
+async def any_exists(session: AsyncSession) -> bool:
+    result = await session.execute(select(Campaign.id).limit(1))
+    return result.first() is not None
+
+
+def _slug(value: object) -> str:
+    if not isinstance(value, str) or not SLUG.match(value) or len(value) > 80:
+        raise CampaignFileError("slug must be lower-case letters, digits and dashes, e.g. 'ma-campagne'")
+    return value
+
+
+def _title(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 300:
+        raise CampaignFileError("title is required (300 characters at most)")
+    return value.strip()
+
+
+def _kind(value: object) -> CampaignKind:
+    try:
+        return CampaignKind(str(value))
+    except ValueError:
+        raise CampaignFileError("kind must be 'petition' or 'letter'") from None
+
+
+def _goal(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CampaignFileError("goal must be a positive whole number")
+    return value
+
+
+def _closes(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise CampaignFileError("closes must be a date such as 2027-03-31") from None
+
+
+def _required(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not set(map(str, value)) <= OPTIONAL_FIELDS:
+        raise CampaignFileError(f"required lists fields among: {', '.join(sorted(OPTIONAL_FIELDS))}")
+    return tuple(str(item) for item in value)

@@ -1,0 +1,135 @@
+"""The `petition` command: serve, db upgrade, campaign create / list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from petition import campaigns, counts, migrate
+from petition.db import create_engine, create_session_factory
+from petition.models import utcnow
+from petition.settings import Settings, SettingsError
+from petition.signing import Links
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"petition: {exc}", file=sys.stderr)
+        return 2
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    result: int = handler(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petition", description="Petitions and open letters.")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="serve the site (PETITION_HOST, PETITION_PORT)")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
+    db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=_db_upgrade)
+
+    campaign = commands.add_parser("campaign", help="campaigns").add_subparsers(
+        title="campaign commands"
+    )
+    create = campaign.add_parser("create", help="create a campaign from a Markdown file")
+    create.add_argument("file", type=Path)
+    create.add_argument(
+        "--if-none", action="store_true", help="only when the database has no campaign yet"
+    )
+    create.set_defaults(handler=_campaign_create)
+    campaign.add_parser("list", help="list campaigns and their counts").set_defaults(
+        handler=_campaign_list
+    )
+    return parser
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "petition.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # Access logs would record paths, and confirmation paths carry secret tokens.
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    migrate.upgrade(settings.resolved_database_url)
+    print("database is up to date")
+    return 0
+
+
+def _campaign_create(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        spec = campaigns.parse_campaign_file(args.file.read_text(encoding="utf-8"))
+    except (OSError, campaigns.CampaignFileError) as exc:
+        print(f"petition: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_create(settings, spec, only_if_none=args.if_none))
+
+
+async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_none: bool) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            if only_if_none and await campaigns.any_exists(session):
+                print("a campaign exists already; nothing created")
+                return 0
+            try:
+                campaign = await campaigns.create(
+                    session, spec, now=utcnow(), tz=settings.timezone
+                )
+            except campaigns.SlugTaken:
+                print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
+                return 1
+        print(Links(settings.base_url).campaign(campaign.slug))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _campaign_list(settings: Settings, _args: argparse.Namespace) -> int:
+    return asyncio.run(_list(settings))
+
+
+async def _list(settings: Settings) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            listed = await campaigns.list_all(session)
+            totals = await counts.confirmed_by_campaign(session)
+        now = utcnow()
+        links = Links(settings.base_url)
+        for c in listed:
+            state = "open" if c.is_open(now) else "closed"
+            goal = f"/{c.goal}" if c.goal else ""
+            print(f"{c.slug}\t{c.kind.value}\t{state}\t{totals.get(c.id, 0)}{goal}\t{links.campaign(c.slug)}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Translations: French by default, English too. Catalogs are read from .po files at start-up."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES = ("fr", "en")
+DEFAULT_LOCALE = "fr"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+_current: ContextVar[NullTranslations] = ContextVar("translations", default=NullTranslations())
+
+
+def load_catalogs(locale_dir: Path = LOCALE_DIR) -> dict[str, NullTranslations]:
+    """Compile each messages.po in memory: the .po files are the only source, no build step."""
+    catalogs: dict[str, NullTranslations] = {}
+    for locale in LOCALES:
+        po_path = locale_dir / locale / "LC_MESSAGES" / "messages.po"
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        catalogs[locale] = Translations(fp=buffer)
+    return catalogs
+
+
+def negotiate(accept_language: str | None, explicit: str | None = None) -> str:
+    """The locale to answer in: an explicit choice, else the browser's first supported one."""
+    if explicit in LOCALES:
+        return explicit  # type: ignore[return-value]  # checked just above
+    for tag in _accept_language_order(accept_language or ""):
+        primary = tag.split("-")[0].lower()
+        if primary in LOCALES:
+            return primary
+    return DEFAULT_LOCALE
+
+
+def _accept_language_order(header: str) -> list[str]:
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag:
+            weighted.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+@contextmanager
+def using(catalogs: Mapping[str, NullTranslations], locale: str) -> Iterator[NullTranslations]:
+    """Make `gettext` below answer in `locale` for the duration of a render."""
+    token = _current.set(catalogs.get(locale, catalogs[DEFAULT_LOCALE]))
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
+
+
+def gettext(message: str) -> str:
+    return _current.get().gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _current.get().ngettext(singular, plural, n)
+
+
+def _(message: str) -> str:
+    """Mark a message for extraction without translating it yet (translated where rendered)."""
+    return message

@@ -1,0 +1,172 @@
+"""Mail: templates rendered in the signer's language, and the backends that deliver them.
+
+Each mail is a template triplet under templates/email/<name>/: subject.txt, body.txt, body.html.
+The backend is chosen by settings: SMTP through aiosmtplib, or .eml files for a first try.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosmtplib
+from babel.support import NullTranslations
+from jinja2 import Environment
+
+from petition import i18n
+from petition.settings import Settings
+
+log = logging.getLogger(__name__)
+_LINK = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+class TemporaryMailError(Exception):
+    """Delivery failed for now (server down, 4xx, timeout): try again later."""
+
+
+class PermanentMailError(Exception):
+    """The server refused this mail for good (5xx about the recipient or the content)."""
+
+
+def render(
+    env: Environment,
+    catalogs: Mapping[str, NullTranslations],
+    name: str,
+    locale: str,
+    context: Mapping[str, Any],
+) -> RenderedMail:
+    with i18n.using(catalogs, locale):
+        values = {**context, "locale": locale}
+        subject = env.get_template(f"email/{name}/subject.txt").render(values)
+        return RenderedMail(
+            subject=" ".join(subject.split()),
+            text=env.get_template(f"email/{name}/body.txt").render(values),
+            html=env.get_template(f"email/{name}/body.html").render(values),
+        )
+
+
+def build_message(sender: str, to: str, mail: RenderedMail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = mail.subject
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    # Automatic mail: ask vacation responders not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+class Connection(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class Backend(Protocol):
+    def connect(self) -> AsyncIterator[Connection]: ...
+
+
+class SmtpBackend:
+    """Delivers through an SMTP server; one connection serves a whole batch."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Connection]:
+        s = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port or {"none": 25, "starttls": 587, "tls": 465}[s.smtp_tls],
+            username=s.smtp_username or None,
+            password=s.smtp_password or None,
+            use_tls=s.smtp_tls == "tls",
+            start_tls=s.smtp_tls == "starttls",
+            timeout=s.smtp_timeout,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TemporaryMailError(f"cannot reach SMTP server: {exc}") from exc
+        try:
+            yield _SmtpConnection(client)
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    client.close()
+
+
+class _SmtpConnection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self._client = client
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            await self._client.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refused.code for refused in exc.recipients]
+            error = f"recipient refused: {'; '.join(str(r) for r in exc.recipients)}"
+            if codes and all(500 <= code < 600 for code in codes):
+                raise PermanentMailError(error) from exc
+            raise TemporaryMailError(error) from exc
+        except (aiosmtplib.SMTPDataError, aiosmtplib.SMTPRecipientRefused) as exc:
+            # 5xx on the recipient or the content is final; anything else may pass later.
+            if 500 <= exc.code < 600:
+                raise PermanentMailError(f"{exc.code} {exc.message}") from exc
+            raise TemporaryMailError(f"{exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Sender refused, authentication failed, connection lost: the operator's setup or the
+            # network, not this recipient. Keep the mail and retry until it is fixed.
+            raise TemporaryMailError(str(exc) or type(exc).__name__) from exc
+
+
+class FileBackend:
+    """Writes each mail as an .eml file and prints its links: the whole journey on one machine."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Connection]:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        yield _FileConnection(self._directory)
+
+
+class _FileConnection:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    async def send(self, message: EmailMessage) -> None:
+        stem = str(message["Message-ID"]).strip("<>").replace("/", "_")
+        path = self._directory / f"{stem}.eml"
+        path.write_bytes(bytes(message))
+        body = message.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        # Development aid only (no SMTP configured): printed, never logged.
+        print(f"[mail] {message['Subject']} -> {path}", file=sys.stderr)
+        for link in _LINK.findall(text):
+            print(f"[mail]   {link}", file=sys.stderr)
+
+
+def backend_for(settings: Settings) -> Backend:
+    if settings.smtp_host:
+        return SmtpBackend(settings)
+    log.warning("no PETITION_SMTP_HOST: mail is written to %s, not sent", settings.mail_dir)
+    return FileBackend(settings.mail_dir)

@@ -1,0 +1,228 @@
+"""The transactional outbox: mail rows written with the change that causes them, sent afterwards.
+
+A mail is queued in the same transaction as the signature it is about, so it exists exactly when
+the signature does. The sender claims due rows with a short lease (SKIP LOCKED on PostgreSQL, so
+several processes can drain one outbox), delivers them, and erases address and content as soon as
+the mail is accepted or refused for good. Temporary failures wait with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition.db import SessionFactory
+from petition.mail import (
+    Backend,
+    PermanentMailError,
+    RenderedMail,
+    TemporaryMailError,
+    build_message,
+)
+from petition.models import OutboxMail, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+# A claimed mail not finished within this time (process killed mid-send) becomes due again.
+LEASE = timedelta(minutes=5)
+
+
+async def sent_recently(session: AsyncSession, recipient_hash: str, *, now: datetime) -> int:
+    """Mails queued for this address in the last 24 hours (for the daily cap)."""
+    result = await session.execute(
+        select(func.count())
+        .select_from(OutboxMail)
+        .where(
+            OutboxMail.recipient_hash == recipient_hash,
+            OutboxMail.created_at > now - timedelta(days=1),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    template: str,
+    to: str,
+    recipient_hash: str,
+    mail: RenderedMail,
+    now: datetime,
+    signature_id: int | None = None,
+) -> OutboxMail:
+    row = OutboxMail(
+        template=template,
+        signature_id=signature_id,
+        recipient_hash=recipient_hash,
+        to_address=to,
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def discard_unsent(session: AsyncSession, signature_id: int) -> None:
+    """Drop mails not yet sent about a signature being erased, and its recipient hashes."""
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.signature_id == signature_id, OutboxMail.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.FAILED, last_error="signature withdrawn", **_ERASED)
+    )
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.signature_id == signature_id)
+        .values(recipient_hash=None, signature_id=None)
+    )
+
+
+_ERASED: dict[str, None] = {"to_address": None, "subject": None, "body_text": None, "body_html": None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    to: str
+    mail: RenderedMail
+    attempts: int
+
+
+class Sender:
+    """Drains the outbox in the background of a server process."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        backend: Backend,
+        *,
+        sender_address: str,
+        clock: Callable[[], datetime],
+        poll_interval: float,
+        retry_base: float,
+        retry_max: float,
+    ) -> None:
+        self._sessions = sessions
+        self._backend = backend
+        self._from = sender_address
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._retry_base = retry_base
+        self._retry_max = retry_max
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after a commit that queued mail, so it leaves now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                busy = await self.drain_once()
+            except Exception:
+                # The database may be briefly unreachable; never let the sender die for good.
+                log.exception("outbox sender failed; retrying shortly")
+                busy = False
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def drain_once(self) -> bool:
+        """Send one batch of due mail; True when a full batch was found (more may wait)."""
+        batch = await self._claim()
+        if not batch:
+            return False
+        pending = list(batch)
+        try:
+            async with self._backend.connect() as connection:
+                while pending:
+                    item = pending[0]
+                    try:
+                        await connection.send(build_message(self._from, item.to, item.mail))
+                    except PermanentMailError as exc:
+                        await self._finish(item, OutboxStatus.FAILED, str(exc))
+                    except TemporaryMailError as exc:
+                        await self._postpone(item, str(exc))
+                    else:
+                        await self._finish(item, OutboxStatus.SENT, None)
+                    pending.pop(0)
+        except TemporaryMailError as exc:
+            for item in pending:
+                await self._postpone(item, str(exc))
+        return len(batch) == BATCH_SIZE
+
+    async def _claim(self) -> list[_Claimed]:
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                select(OutboxMail)
+                .where(OutboxMail.status == OutboxStatus.PENDING, OutboxMail.next_attempt_at <= now)
+                .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+                .limit(BATCH_SIZE)
+                .with_for_update(skip_locked=True)
+            )
+            rows = list(result.scalars())
+            for row in rows:
+                row.next_attempt_at = now + LEASE
+            return [
+                _Claimed(
+                    id=row.id,
+                    to=row.to_address or "",
+                    mail=RenderedMail(row.subject or "", row.body_text or "", row.body_html or ""),
+                    attempts=row.attempts,
+                )
+                for row in rows
+            ]
+
+    async def _finish(self, item: _Claimed, status: OutboxStatus, error: str | None) -> None:
+        if error:
+            log.warning("mail %s refused for good: %s", item.id, _redact(error, item.to))
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == item.id)
+                .values(
+                    status=status,
+                    attempts=item.attempts + 1,
+                    sent_at=self._clock() if status is OutboxStatus.SENT else None,
+                    last_error=_redact(error, item.to) if error else None,
+                    **_ERASED,
+                )
+            )
+
+    async def _postpone(self, item: _Claimed, error: str) -> None:
+        delay = min(self._retry_max, self._retry_base * 2**item.attempts)
+        delay *= random.uniform(0.8, 1.2)  # noqa: S311  # jitter, not security
+        log.info("mail %s not sent (attempt %s): %s", item.id, item.attempts + 1, _redact(error, item.to))
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == item.id)
+                .values(
+                    attempts=item.attempts + 1,
+                    next_attempt_at=self._clock() + timedelta(seconds=delay),
+                    last_error=_redact(error, item.to),
+                )
+            )
+
+
+def _redact(error: str, address: str) -> str:
+    # SMTP servers like to quote the address back; it must reach neither the logs nor the table.
+    return error.replace(address, "<recipient>") if address else error

@@ -1,0 +1,161 @@
+"""One typed, frozen settings object, read from PETITION_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal, get_args
+
+SmtpTls = Literal["none", "starttls", "tls"]
+
+# Values that must never be used as a real secret: they are published in our own docs.
+_PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
+
+
+class SettingsError(ValueError):
+    """A PETITION_* variable has a value we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an operator can set. Each field maps to PETITION_<FIELD NAME IN CAPITALS>."""
+
+    var_dir: Path = Path("var")
+    """Where the embedded database, the generated secret key and the mail files live."""
+
+    database_url: str = ""
+    """`sqlite:///path` or `postgresql://user@host/db`; empty means `<var_dir>/petition.db`."""
+
+    secret_key: str = field(default="", repr=False)
+    """Server secret for keyed email hashes; empty means generate once into `<var_dir>/secret.key`."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    """Public address of the site, used to build every link in mail (never the request's Host)."""
+
+    host: str = "127.0.0.1"
+    """Address `petition serve` listens on."""
+
+    port: int = 8000
+    """Port `petition serve` listens on."""
+
+    smtp_host: str = ""
+    """SMTP server; empty means mail is written as .eml files under `<var_dir>/mail/`."""
+
+    smtp_port: int = 0
+    """SMTP port; 0 means the usual one for the TLS mode (25, 587 or 465)."""
+
+    smtp_username: str = ""
+    """SMTP login, if the server wants one."""
+
+    smtp_password: str = field(default="", repr=False)
+    """SMTP password, if the server wants one."""
+
+    smtp_tls: SmtpTls = "starttls"
+    """`none`, `starttls` or `tls` (implicit TLS, usually port 465)."""
+
+    smtp_timeout: float = 30.0
+    """Seconds before an SMTP conversation is given up (and retried later)."""
+
+    mail_from: str = "petition@localhost"
+    """Sender address of every mail."""
+
+    mail_per_address_per_day: int = 3
+    """At most this many mails to one address in 24 hours; further ones are silently skipped."""
+
+    mail_retry_base: float = 30.0
+    """Seconds before the first retry of a temporarily failed mail; doubles at each attempt."""
+
+    mail_retry_max: float = 3600.0
+    """Longest wait between two attempts of one mail, in seconds."""
+
+    outbox_poll_interval: float = 5.0
+    """Seconds between two looks at the outbox when nothing woke the sender up."""
+
+    run_mail_sender: bool = True
+    """Whether this server process drains the outbox (several processes may, safely)."""
+
+    token_ttl_days: int = 7
+    """Days a confirmation link stays valid."""
+
+    timezone: str = "Europe/Paris"
+    """Time zone in which campaign closing dates are understood."""
+
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted, in bytes."""
+
+    secure_cookies: bool = False
+    """Mark cookies Secure; turn on when the site is served over HTTPS."""
+
+    workers: int = 1
+    """Worker processes started by `petition serve`."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.var_dir / "mail"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from PETITION_* variables; unknown values raise SettingsError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"PETITION_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _convert(f.name, f.type, raw)
+        settings = cls(**values)  # type: ignore[arg-type]  # values are converted per field above
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.smtp_tls not in get_args(SmtpTls):
+            raise SettingsError(f"PETITION_SMTP_TLS must be one of {get_args(SmtpTls)}")
+        if self.secret_key and (
+            self.secret_key.lower() in _PLACEHOLDER_SECRETS or len(self.secret_key) < 32
+        ):
+            raise SettingsError("PETITION_SECRET_KEY must be a random value of 32 characters or more")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise SettingsError("PETITION_BASE_URL must start with http:// or https://")
+
+    def load_secret_key(self) -> bytes:
+        """The server secret: from the setting, or generated once into var/secret.key (0600)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def _convert(name: str, kind: object, raw: str) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "int":
+            return int(raw)
+        if kind_name == "float":
+            return float(raw)
+        if kind_name == "bool":
+            return _parse_bool(raw)
+        if kind_name == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"PETITION_{name.upper()}: {exc}") from exc
+    return raw
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")

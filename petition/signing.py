@@ -1,0 +1,274 @@
+"""Sign, confirm, withdraw. Functions take the session first, flush, and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import counts, outbox, tokens
+from petition.forms import SignatureForm
+from petition.mail import RenderedMail
+from petition.models import (
+    Campaign,
+    Signature,
+    SignatureStatus,
+    SignatureToken,
+    TokenPurpose,
+)
+
+CONSENT_VERSION = "2026-11-1"
+"""Version of the consent text shown beside the box; stored with every signature."""
+
+# Renders a mail: (template name, locale, context) -> subject and bodies.
+MailRenderer = Callable[[str, str, dict[str, object]], RenderedMail]
+
+
+class LinkError(Exception):
+    """A link that cannot be used; subclasses say why, for the page the signer sees."""
+
+
+class UnknownLink(LinkError):
+    pass
+
+
+class ExpiredLink(LinkError):
+    pass
+
+
+class UsedLink(LinkError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Builds absolute links from the configured public address (never from the request)."""
+
+    base_url: str
+
+    def confirm(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/confirm/{token}"
+
+    def withdraw(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/withdraw/{token}"
+
+    def campaign(self, slug: str) -> str:
+        return f"{self.base_url.rstrip('/')}/c/{slug}"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningContext:
+    """What signing needs beyond the session: secret, clock, limits, and how to write mail."""
+
+    secret: bytes
+    now: datetime
+    token_ttl: timedelta
+    mail_cap: int
+    links: Links
+    render_mail: MailRenderer
+
+
+async def sign(
+    session: AsyncSession, campaign: Campaign, form: SignatureForm, locale: str, ctx: SigningContext
+) -> bool:
+    """Record a signature or remind its owner; the caller shows the same page whatever happened.
+
+    Returns whether a mail was queued (False when the address reached its daily cap).
+    """
+    email_hash = tokens.email_hash(ctx.secret, form.email)
+    signature = await _find(session, campaign.id, email_hash)
+    if signature is None:
+        signature = await _insert_pending(session, campaign, form, email_hash, locale, ctx.now)
+    if signature is None:  # lost a race with the same address signing at the same moment
+        signature = await _find(session, campaign.id, email_hash)
+        if signature is None:
+            return False
+    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+        return False
+    if signature.status is SignatureStatus.CONFIRMED:
+        await _queue_mail(session, "already_signed", campaign, signature, form.email, locale, ctx)
+    else:
+        await _queue_mail(session, "confirm", campaign, signature, form.email, locale, ctx)
+    return True
+
+
+async def _find(session: AsyncSession, campaign_id: int, email_hash: str) -> Signature | None:
+    result = await session.execute(
+        select(Signature).where(
+            Signature.campaign_id == campaign_id, Signature.email_hash == email_hash
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def _insert_pending(
+    session: AsyncSession,
+    campaign: Campaign,
+    form: SignatureForm,
+    email_hash: str,
+    locale: str,
+    now: datetime,
+) -> Signature | None:
+    signature = Signature(
+        campaign_id=campaign.id,
+        status=SignatureStatus.PENDING,
+        email_hash=email_hash,
+        first_name=form.first_name,
+        last_name=form.last_name,
+        role=form.role,
+        organisation=form.organisation,
+        publication=form.publication,
+        locale=locale,
+        consent_version=CONSENT_VERSION,
+        consented_at=now,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(signature)
+            await session.flush()
+    except IntegrityError:
+        return None
+    return signature
+
+
+async def _queue_mail(
+    session: AsyncSession,
+    template: str,
+    campaign: Campaign,
+    signature: Signature,
+    address: str,
+    locale: str,
+    ctx: SigningContext,
+) -> None:
+    context: dict[str, object] = {
+        "campaign_title": campaign.title,
+        "campaign_url": ctx.links.campaign(campaign.slug),
+        "first_name": signature.first_name,
+        "withdraw_url": ctx.links.withdraw(
+            await _new_token(session, signature, TokenPurpose.WITHDRAW, ctx.now, None)
+        ),
+    }
+    if template == "confirm":
+        expires = ctx.now + ctx.token_ttl
+        token = await _new_token(session, signature, TokenPurpose.CONFIRM, ctx.now, expires)
+        context |= {"confirm_url": ctx.links.confirm(token), "expires_at": expires}
+    await outbox.enqueue(
+        session,
+        template=template,
+        to=address,
+        recipient_hash=signature.email_hash or "",
+        mail=ctx.render_mail(template, locale, context),
+        now=ctx.now,
+        signature_id=signature.id,
+    )
+
+
+async def _new_token(
+    session: AsyncSession,
+    signature: Signature,
+    purpose: TokenPurpose,
+    now: datetime,
+    expires_at: datetime | None,
+) -> str:
+    token = tokens.new_token()
+    session.add(
+        SignatureToken(
+            signature_id=signature.id,
+            purpose=purpose,
+            token_hash=tokens.token_hash(token),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTarget:
+    """What a valid link points at, for the page that asks the signer to press the button."""
+
+    token: SignatureToken
+    signature: Signature
+    campaign: Campaign
+
+
+async def resolve(
+    session: AsyncSession, token: str, purpose: TokenPurpose, now: datetime
+) -> LinkTarget:
+    """The signature a link is for; raises a LinkError subclass when it cannot be used."""
+    if not tokens.looks_like_token(token):
+        raise UnknownLink
+    result = await session.execute(
+        select(SignatureToken, Signature, Campaign)
+        .join(Signature, SignatureToken.signature_id == Signature.id)
+        .join(Campaign, Signature.campaign_id == Campaign.id)
+        .where(SignatureToken.token_hash == tokens.token_hash(token))
+    )
+    row = result.first()
+    if row is None or row[0].purpose is not purpose:
+        raise UnknownLink
+    link, signature, campaign = row
+    if link.used_at is not None:
+        raise UsedLink
+    if link.expires_at is not None and link.expires_at <= now:
+        raise ExpiredLink
+    return LinkTarget(link, signature, campaign)
+
+
+async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarget:
+    """Confirm the signature behind a link, once; count it in the same transaction."""
+    target = await resolve(session, token, TokenPurpose.CONFIRM, now)
+    used = await session.execute(
+        update(SignatureToken)
+        .where(SignatureToken.id == target.token.id, SignatureToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if _rowcount(used) != 1:
+        raise UsedLink
+    confirmed = await session.execute(
+        update(Signature)
+        .where(Signature.id == target.signature.id, Signature.status == SignatureStatus.PENDING)
+        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
+    )
+    # A second link for an already confirmed signature confirms nothing more and counts nothing.
+    if _rowcount(confirmed) == 1:
+        await counts.add(session, target.campaign.id, +1)
+    return target
+
+
+async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarget:
+    """Withdraw a signature: uncount it and erase everything personal, keeping a bare tombstone."""
+    target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
+    signature_id = target.signature.id
+    result = await session.execute(
+        update(Signature)
+        .where(Signature.id == signature_id, Signature.status != SignatureStatus.WITHDRAWN)
+        .values(
+            status=SignatureStatus.WITHDRAWN,
+            withdrawn_at=now,
+            email_hash=None,
+            first_name=None,
+            last_name=None,
+            role=None,
+            organisation=None,
+        )
+        .returning(Signature.confirmed_at)
+    )
+    row = result.first()
+    if row is None:
+        raise UsedLink
+    if row[0] is not None:
+        await counts.add(session, target.campaign.id, -1)
+    await session.execute(delete(SignatureToken).where(SignatureToken.signature_id == signature_id))
+    await outbox.discard_unsent(session, signature_id)
+    return target
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0))

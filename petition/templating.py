@@ -1,0 +1,71 @@
+"""Jinja environments for pages and for mail, both translated through petition.i18n."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+from petition import i18n
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def page_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    """Pages: every template autoescaped."""
+    return _environment(templates_dir, autoescape=True)
+
+
+def mail_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    """Mail: only the .html parts are escaped; plain-text parts must stay plain."""
+    return _environment(templates_dir, autoescape=select_autoescape(["html"], default=False))
+
+
+def _environment(templates_dir: Path, autoescape: Any) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(templates_dir),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    env.filters["number"] = _number
+    env.filters["date"] = _date
+    env.filters["datetime"] = _datetime
+    env.filters["closing_day"] = _closing_day
+    return env
+
+
+@pass_context
+def _number(context: Context, value: int) -> str:
+    return format_decimal(value, locale=context.get("locale", i18n.DEFAULT_LOCALE))
+
+
+@pass_context
+def _date(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
+    local = value.astimezone(ZoneInfo(tz))
+    return format_date(local, format="long", locale=context.get("locale", i18n.DEFAULT_LOCALE))
+
+
+@pass_context
+def _datetime(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
+    return format_datetime(
+        value, format="long", tzinfo=ZoneInfo(tz), locale=context.get("locale", i18n.DEFAULT_LOCALE)
+    )
+
+
+
+@pass_context
+def _closing_day(context: Context, closes_at: datetime, tz: str = "Europe/Paris") -> str:
+    """Campaigns close at midnight after their last day; people think in that last day."""
+    return _date(context, closes_at - timedelta(seconds=1), tz)

@@ -1,0 +1,51 @@
+"""What handlers receive: the services built once by create_app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from babel.support import NullTranslations
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import mail
+from petition.db import SessionFactory
+from petition.outbox import Sender
+from petition.settings import Settings
+from petition.signing import Links, SigningContext
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    sessions: SessionFactory
+    pages: Environment
+    mails: Environment
+    catalogs: Mapping[str, NullTranslations]
+    secret: bytes
+    clock: Callable[[], datetime]
+    sender: Sender
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One request, one transaction: committed before the response leaves, or rolled back."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    def signing_context(self) -> SigningContext:
+        return SigningContext(
+            secret=self.secret,
+            now=self.clock(),
+            token_ttl=timedelta(days=self.settings.token_ttl_days),
+            mail_cap=self.settings.mail_per_address_per_day,
+            links=Links(self.settings.base_url),
+            render_mail=self.render_mail,
+        )
+
+    def render_mail(self, name: str, locale: str, context: dict[str, object]) -> mail.RenderedMail:
+        return mail.render(
+            self.mails, self.catalogs, name, locale, {**context, "tz": self.settings.timezone}
+        )

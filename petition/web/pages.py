@@ -1,0 +1,62 @@
+"""Rendering pages in the visitor's language, with the pieces every page needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.utils.scope.state import ScopeState
+
+from petition import i18n
+from petition.web.deps import Services
+
+LANG_COOKIE = "lang"
+HTML = "text/html; charset=utf-8"
+
+
+def locale_of(request: Request[Any, Any, Any]) -> str:
+    explicit = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return i18n.negotiate(request.headers.get("accept-language"), explicit)
+
+
+def render(
+    request: Request[Any, Any, Any],
+    services: Services,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    locale = locale_of(request)
+    values = {
+        **(context or {}),
+        "locale": locale,
+        "other_locale": "en" if locale == "fr" else "fr",
+        "path": request.url.path,
+        "csrf_token": ScopeState.from_scope(request.scope).csrf_token or "",
+        "tz": services.settings.timezone,
+    }
+    with i18n.using(services.catalogs, locale):
+        body = services.pages.get_template(template).render(values)
+    cookies = []
+    chosen = request.query_params.get("lang")
+    if chosen in i18n.LOCALES:
+        cookies.append(
+            Cookie(
+                key=LANG_COOKIE,
+                value=chosen,
+                max_age=365 * 24 * 3600,
+                httponly=True,
+                samesite="lax",
+                secure=services.settings.secure_cookies,
+            )
+        )
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=HTML,
+        headers={"Content-Language": locale, **(headers or {})},
+        cookies=cookies,
+    )

@@ -1,0 +1,178 @@
+"""Pages for signers and the public: campaign, signing, confirmation, withdrawal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import campaigns, counts, forms, signing
+from petition.models import Campaign, SignatureStatus, TokenPurpose
+from petition.web.deps import Services
+from petition.web.pages import locale_of, render
+
+AnyRequest = Request[Any, Any, Any]
+# Pages reached through a secret link: never cached, and the link never leaks as a Referer.
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@get("/")
+async def index(request: AnyRequest, services: Services) -> Response[str]:
+    now = services.clock()
+    async with services.transaction() as session:
+        listed = [c for c in await campaigns.list_all(session) if c.is_open(now)]
+        totals = await counts.confirmed_by_campaign(session)
+    return render(request, services, "index.html", {"campaigns": listed, "totals": totals})
+
+
+@get("/c/{slug:str}")
+async def campaign_page(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+    async with services.transaction() as session:
+        campaign = await _campaign_or_404(session, slug)
+        count = await counts.confirmed(session, campaign.id)
+    return _campaign_response(request, services, campaign, count)
+
+
+@post("/c/{slug:str}")
+async def sign(request: AnyRequest, services: Services, slug: str) -> Response[Any]:
+    data = await _form_data(request)
+    async with services.transaction() as session:
+        campaign = await _campaign_or_404(session, slug)
+        if not campaign.is_open(services.clock()):
+            count = await counts.confirmed(session, campaign.id)
+            return _campaign_response(request, services, campaign, count, status_code=410)
+        parsed = forms.parse_signature(data, campaign.required_fields)
+        if isinstance(parsed, dict):
+            count = await counts.confirmed(session, campaign.id)
+            return _campaign_response(
+                request, services, campaign, count, form=data, errors=parsed, status_code=422
+            )
+        await signing.sign(
+            session, campaign, parsed, locale_of(request), services.signing_context()
+        )
+    services.sender.wake()
+    return Redirect(f"/c/{slug}/thanks", status_code=303)
+
+
+@get("/c/{slug:str}/thanks")
+async def check_inbox(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+    async with services.transaction() as session:
+        campaign = await _campaign_or_404(session, slug)
+    return render(request, services, "check_inbox.html", {"campaign": campaign})
+
+
+@get("/confirm/{token:str}")
+async def confirm_page(request: AnyRequest, services: Services, token: str) -> Response[str]:
+    async with services.transaction() as session:
+        try:
+            target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
+        except signing.LinkError as problem:
+            return _link_problem(request, services, problem)
+    if target.signature.status is SignatureStatus.CONFIRMED:
+        return _link_problem(request, services, signing.UsedLink())
+    context = {"campaign": target.campaign, "signature": target.signature, "token": token}
+    return render(request, services, "confirm.html", context, headers=PRIVATE)
+
+
+@post("/confirm/{token:str}")
+async def confirm(request: AnyRequest, services: Services, token: str) -> Response[Any]:
+    async with services.transaction() as session:
+        try:
+            target = await signing.confirm(session, token, services.clock())
+        except signing.LinkError as problem:
+            return _link_problem(request, services, problem)
+    return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
+
+
+@get("/c/{slug:str}/confirmed")
+async def confirmed(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+    async with services.transaction() as session:
+        campaign = await _campaign_or_404(session, slug)
+        count = await counts.confirmed(session, campaign.id)
+    return render(request, services, "confirmed.html", {"campaign": campaign, "count": count})
+
+
+@get("/withdraw/{token:str}")
+async def withdraw_page(request: AnyRequest, services: Services, token: str) -> Response[str]:
+    async with services.transaction() as session:
+        try:
+            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
+        except signing.LinkError as problem:
+            return _link_problem(request, services, problem)
+    context = {"campaign": target.campaign, "token": token}
+    return render(request, services, "withdraw.html", context, headers=PRIVATE)
+
+
+@post("/withdraw/{token:str}")
+async def withdraw(request: AnyRequest, services: Services, token: str) -> Response[Any]:
+    async with services.transaction() as session:
+        try:
+            target = await signing.withdraw(session, token, services.clock())
+        except signing.LinkError as problem:
+            return _link_problem(request, services, problem)
+    return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
+
+
+@get("/c/{slug:str}/withdrawn")
+async def withdrawn(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+    async with services.transaction() as session:
+        campaign = await _campaign_or_404(session, slug)
+    return render(request, services, "withdrawn.html", {"campaign": campaign})
+
+
+@get("/healthz", media_type="text/plain")
+async def health(services: Services) -> str:
+    async with services.transaction() as session:
+        await campaigns.any_exists(session)
+    return "ok"
+
+
+async def _campaign_or_404(session: AsyncSession, slug: str) -> Campaign:
+    campaign = await campaigns.get_by_slug(session, slug)
+    if campaign is None:
+        raise NotFoundException
+    return campaign
+
+
+async def _form_data(request: AnyRequest) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _campaign_response(
+    request: AnyRequest,
+    services: Services,
+    campaign: Campaign,
+    count: int,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response[str]:
+    context = {
+        "campaign": campaign,
+        "count": count,
+        "is_open": campaign.is_open(services.clock()),
+        "form": form or {},
+        "errors": errors or {},
+        "required": {"first_name", "last_name", "email", *campaign.required_fields},
+        "retention_days": services.settings.token_ttl_days,
+    }
+    return render(request, services, "campaign.html", context, status_code=status_code)
+
+
+_LINK_STATUS = {signing.UnknownLink: 404, signing.ExpiredLink: 410, signing.UsedLink: 410}
+
+
+def _link_problem(
+    request: AnyRequest, services: Services, problem: signing.LinkError
+) -> Response[str]:
+    reason = type(problem).__name__
+    status = _LINK_STATUS.get(type(problem), 400)
+    return render(
+        request, services, "link_problem.html", {"reason": reason}, status_code=status,
+        headers=PRIVATE,
+    )  # fmt: skip
