@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeAlias
 
 from babel.support import NullTranslations
 from jinja2 import Environment
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import mail
@@ -49,3 +51,7 @@ class Services:
         return mail.render(
             self.mails, self.catalogs, name, locale, {**context, "tz": self.settings.timezone}
         )
+
+
+# How handlers ask for the services: by name, as Litestar 3 will require.
+ServicesDep: TypeAlias = NamedDependency[Services]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import campaigns, counts, forms, signing
 from petition.models import Campaign, SignatureStatus, TokenPurpose
-from petition.web.deps import Services
+from petition.web.deps import Services, ServicesDep
 from petition.web.pages import locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -20,7 +21,7 @@ PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @get("/")
-async def index(request: AnyRequest, services: Services) -> Response[str]:
+async def index(request: AnyRequest, services: ServicesDep) -> Response[str]:
     now = services.clock()
     async with services.transaction() as session:
         listed = [c for c in await campaigns.list_all(session) if c.is_open(now)]
@@ -29,7 +30,7 @@ async def index(request: AnyRequest, services: Services) -> Response[str]:
 
 
 @get("/c/{slug:str}")
-async def campaign_page(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+async def campaign_page(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
         count = await counts.confirmed(session, campaign.id)
@@ -37,7 +38,7 @@ async def campaign_page(request: AnyRequest, services: Services, slug: str) -> R
 
 
 @post("/c/{slug:str}")
-async def sign(request: AnyRequest, services: Services, slug: str) -> Response[Any]:
+async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[Any]:
     data = await _form_data(request)
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
@@ -58,14 +59,14 @@ async def sign(request: AnyRequest, services: Services, slug: str) -> Response[A
 
 
 @get("/c/{slug:str}/thanks")
-async def check_inbox(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+async def check_inbox(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
     return render(request, services, "check_inbox.html", {"campaign": campaign})
 
 
 @get("/confirm/{token:str}")
-async def confirm_page(request: AnyRequest, services: Services, token: str) -> Response[str]:
+async def confirm_page(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
@@ -78,7 +79,7 @@ async def confirm_page(request: AnyRequest, services: Services, token: str) -> R
 
 
 @post("/confirm/{token:str}")
-async def confirm(request: AnyRequest, services: Services, token: str) -> Response[Any]:
+async def confirm(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[Any]:
     async with services.transaction() as session:
         try:
             target = await signing.confirm(session, token, services.clock())
@@ -88,7 +89,7 @@ async def confirm(request: AnyRequest, services: Services, token: str) -> Respon
 
 
 @get("/c/{slug:str}/confirmed")
-async def confirmed(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+async def confirmed(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
         count = await counts.confirmed(session, campaign.id)
@@ -96,7 +97,7 @@ async def confirmed(request: AnyRequest, services: Services, slug: str) -> Respo
 
 
 @get("/withdraw/{token:str}")
-async def withdraw_page(request: AnyRequest, services: Services, token: str) -> Response[str]:
+async def withdraw_page(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
@@ -107,7 +108,7 @@ async def withdraw_page(request: AnyRequest, services: Services, token: str) -> 
 
 
 @post("/withdraw/{token:str}")
-async def withdraw(request: AnyRequest, services: Services, token: str) -> Response[Any]:
+async def withdraw(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[Any]:
     async with services.transaction() as session:
         try:
             target = await signing.withdraw(session, token, services.clock())
@@ -117,20 +118,20 @@ async def withdraw(request: AnyRequest, services: Services, token: str) -> Respo
 
 
 @get("/c/{slug:str}/withdrawn")
-async def withdrawn(request: AnyRequest, services: Services, slug: str) -> Response[str]:
+async def withdrawn(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
     return render(request, services, "withdrawn.html", {"campaign": campaign})
 
 
 @get("/healthz", media_type="text/plain")
-async def health(services: Services) -> str:
+async def health(services: ServicesDep) -> str:
     async with services.transaction() as session:
         await campaigns.any_exists(session)
     return "ok"
 
 
-async def _campaign_or_404(session: AsyncSession, slug: str) -> Campaign:
+async def _campaign_or_404(session: AsyncSession, slug: FromPath[str]) -> Campaign:
     campaign = await campaigns.get_by_slug(session, slug)
     if campaign is None:
         raise NotFoundException
@@ -168,7 +169,7 @@ _LINK_STATUS = {signing.UnknownLink: 404, signing.ExpiredLink: 410, signing.Used
 
 
 def _link_problem(
-    request: AnyRequest, services: Services, problem: signing.LinkError
+    request: AnyRequest, services: ServicesDep, problem: signing.LinkError
 ) -> Response[str]:
     reason = type(problem).__name__
     status = _LINK_STATUS.get(type(problem), 400)

@@ -1,0 +1,168 @@
+"""Fixtures: a migrated database (SQLite and PostgreSQL), a real SMTP sink, a live HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from petition import migrate
+from petition.db import SessionFactory, create_engine, create_session_factory
+from petition.models import Base
+from petition.settings import Settings
+from tests.support.clock import FakeClock
+from tests.support.server import LiveServer, serve
+from tests.support.smtp import SmtpSink, free_port
+
+POSTGRESQL_URL = os.environ.get(
+    "PETITION_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# Set by .ci/run: there, a missing service is a failure, not a skip.
+SERVICES_REQUIRED = os.environ.get("PETITION_TEST_REQUIRE_SERVICES") == "1"
+_postgres_problem: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _postgres_problem
+    _postgres_problem = _probe_postgres()
+    if _postgres_problem and SERVICES_REQUIRED:
+        raise pytest.UsageError(f"PostgreSQL is required here but {_postgres_problem}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _postgres_problem:
+        return f"NOTICE: PostgreSQL tests SKIPPED: {_postgres_problem}"
+    return f"PostgreSQL tests run against {POSTGRESQL_URL}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _postgres_problem:
+        terminalreporter.write_line(
+            f"NOTICE: PostgreSQL tests were skipped ({_postgres_problem}); "
+            "set PETITION_TEST_POSTGRESQL_URL to run them.",
+            yellow=True,
+            bold=True,
+        )
+
+
+def _probe_postgres() -> str | None:
+    async def probe() -> None:
+        engine = create_engine(POSTGRESQL_URL, connect_args={"timeout": 3})
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"cannot reach {POSTGRESQL_URL}: {type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database built by the migrations once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "petition.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    if _postgres_problem:
+        pytest.skip(f"PostgreSQL unavailable: {_postgres_problem}")
+
+    async def reset_schema() -> None:
+        engine = create_engine(POSTGRESQL_URL)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(reset_schema())
+    migrate.upgrade(POSTGRESQL_URL)
+    return POSTGRESQL_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every database test runs twice: on SQLite and on PostgreSQL, schemas built by migrations."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "petition.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_migrated")
+    asyncio.run(_truncate_all(url))
+    yield url
+
+
+async def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
+    return Settings(
+        var_dir=tmp_path / "var",
+        database_url=database_url,
+        secret_key="test-secret-" + "k" * 40,
+        base_url="http://petition.test",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_tls="none",
+        smtp_timeout=5,
+        mail_from="petition@petition.test",
+        outbox_poll_interval=0.2,
+        mail_retry_base=0.1,
+        mail_retry_max=0.5,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The test's own connection to the database, to arrange and to inspect."""
+    test_engine = create_engine(settings.resolved_database_url)
+    yield test_engine
+    await test_engine.dispose()
+
+
+@pytest.fixture
+async def server(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServer]:
+    async with serve(settings, clock) as live:
+        yield live
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(engine)
