@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -15,9 +16,10 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
+from litestar.types import ExceptionHandlersMap
 
 from petition import i18n, mail, templating
-from petition.db import create_engine, create_session_factory
+from petition import db
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.settings import Settings
@@ -35,14 +37,15 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     mail_backend: mail.Backend | None = None,
 ) -> Litestar:
-    engine = create_engine(settings.resolved_database_url)
-    sessions = create_session_factory(engine)
+    engine = db.create_engine(settings.resolved_database_url)
+    sessions = db.create_session_factory(engine)
     secret = settings.load_secret_key()
     sender = Sender(
         sessions,
         mail_backend or mail.backend_for(settings),
         sender_address=settings.mail_from,
         clock=clock,
+        after_erasure=functools.partial(db.scrub, engine),
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.mail_retry_base,
         retry_max=settings.mail_retry_max,
@@ -56,6 +59,7 @@ def create_app(
         secret=secret,
         clock=clock,
         sender=sender,
+        scrub=functools.partial(db.scrub, engine),
     )
 
     @contextlib.asynccontextmanager
@@ -97,31 +101,29 @@ def create_app(
             exclude=["/static", "/healthz"],
         ),
         request_max_body_size=settings.max_body_bytes,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers=_error_pages(services),
         lifespan=[lifespan],
-        state={"services": services},
         openapi_config=None,
     )
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
-    services: Services = request.app.state.services
-    return render(
-        request,
-        services,
-        "error.html",
-        {"status": exc.status_code},
-        status_code=exc.status_code,
-        headers=dict(exc.headers or {}),
-    )
+def _error_pages(services: Services) -> ExceptionHandlersMap:
+    """Every error answers with a page in the visitor's language, saying nothing was recorded."""
 
+    def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
+        context = {"status": exc.status_code}
+        headers = dict(exc.headers or {})
+        return render(
+            request, services, "error.html", context, status_code=exc.status_code, headers=headers
+        )
 
-def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
-    # The route template, not the path: paths may carry a secret token.
-    route = request.scope.get("path_template", "?")
-    log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
-    services: Services = request.app.state.services
-    return render(request, services, "error.html", {"status": 500}, status_code=500)
+    def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+        # The route template, not the path: paths may carry a secret token.
+        route = request.scope.get("path_template", "?")
+        log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
+        return render(request, services, "error.html", {"status": 500}, status_code=500)
+
+    return {HTTPException: http_error, Exception: server_error}
 
 
 def create_app_from_env() -> Litestar:

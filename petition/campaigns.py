@@ -125,7 +125,9 @@ async def any_exists(session: AsyncSession) -> bool:
 
 def _slug(value: object) -> str:
     if not isinstance(value, str) or not SLUG.match(value) or len(value) > 80:
-        raise CampaignFileError("slug must be lower-case letters, digits and dashes, e.g. 'ma-campagne'")
+        raise CampaignFileError(
+            "slug must be lower-case letters, digits and dashes, e.g. 'ma-campagne'"
+        )
     return value
 
 
@@ -165,5 +167,7 @@ def _closes(value: object) -> date | None:
 
 def _required(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not set(map(str, value)) <= OPTIONAL_FIELDS:
-        raise CampaignFileError(f"required lists fields among: {', '.join(sorted(OPTIONAL_FIELDS))}")
+        raise CampaignFileError(
+            f"required lists fields among: {', '.join(sorted(OPTIONAL_FIELDS))}"
+        )
     return tuple(str(item) for item in value)

@@ -98,9 +98,7 @@ async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_n
                 print("a campaign exists already; nothing created")
                 return 0
             try:
-                campaign = await campaigns.create(
-                    session, spec, now=utcnow(), tz=settings.timezone
-                )
+                campaign = await campaigns.create(session, spec, now=utcnow(), tz=settings.timezone)
             except campaigns.SlugTaken:
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
@@ -125,7 +123,9 @@ async def _list(settings: Settings) -> int:
         for c in listed:
             state = "open" if c.is_open(now) else "closed"
             goal = f"/{c.goal}" if c.goal else ""
-            print(f"{c.slug}\t{c.kind.value}\t{state}\t{totals.get(c.id, 0)}{goal}\t{links.campaign(c.slug)}")
+            print(
+                f"{c.slug}\t{c.kind.value}\t{state}\t{totals.get(c.id, 0)}{goal}\t{links.campaign(c.slug)}"
+            )
         return 0
     finally:
         await engine.dispose()

@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -51,6 +56,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erased addresses and names are overwritten with zeros, not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -62,3 +69,19 @@ def _sqlite_on_begin(connection: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def scrub(engine: AsyncEngine) -> None:
+    """Fold the SQLite write-ahead log into the database and empty it.
+
+    The log keeps old page images, erased addresses included, until it is reused; after an
+    erasure we fold it in (where secure_delete has zeroed them) and truncate it.
+    PostgreSQL keeps old row versions until VACUUM, which autovacuum runs; nothing to do here.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None  # a live pooled connection always has one
+        await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")

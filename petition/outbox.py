@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -90,7 +90,12 @@ async def discard_unsent(session: AsyncSession, signature_id: int) -> None:
     )
 
 
-_ERASED: dict[str, None] = {"to_address": None, "subject": None, "body_text": None, "body_html": None}
+_ERASED: dict[str, None] = {
+    "to_address": None,
+    "subject": None,
+    "body_text": None,
+    "body_html": None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class Sender:
         *,
         sender_address: str,
         clock: Callable[[], datetime],
+        after_erasure: Callable[[], Awaitable[None]],
         poll_interval: float,
         retry_base: float,
         retry_max: float,
@@ -119,6 +125,7 @@ class Sender:
         self._backend = backend
         self._from = sender_address
         self._clock = clock
+        self._after_erasure = after_erasure
         self._poll_interval = poll_interval
         self._retry_base = retry_base
         self._retry_max = retry_max
@@ -166,6 +173,8 @@ class Sender:
         except TemporaryMailError as exc:
             for item in pending:
                 await self._postpone(item, str(exc))
+        if len(pending) < len(batch):
+            await self._after_erasure()
         return len(batch) == BATCH_SIZE
 
     async def _claim(self) -> list[_Claimed]:
@@ -210,7 +219,9 @@ class Sender:
     async def _postpone(self, item: _Claimed, error: str) -> None:
         delay = min(self._retry_max, self._retry_base * 2**item.attempts)
         delay *= random.uniform(0.8, 1.2)  # noqa: S311  # jitter, not security
-        log.info("mail %s not sent (attempt %s): %s", item.id, item.attempts + 1, _redact(error, item.to))
+        log.info(
+            "mail %s not sent (attempt %s): %s", item.id, item.attempts + 1, _redact(error, item.to)
+        )
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(OutboxMail)

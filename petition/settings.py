@@ -119,7 +119,9 @@ class Settings:
         if self.secret_key and (
             self.secret_key.lower() in _PLACEHOLDER_SECRETS or len(self.secret_key) < 32
         ):
-            raise SettingsError("PETITION_SECRET_KEY must be a random value of 32 characters or more")
+            raise SettingsError(
+                "PETITION_SECRET_KEY must be a random value of 32 characters or more"
+            )
         if not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("PETITION_BASE_URL must start with http:// or https://")
 

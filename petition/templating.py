@@ -59,10 +59,13 @@ def _date(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
 
 @pass_context
 def _datetime(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
+    # Day, month, year and minutes: seconds and UTC offsets mean nothing to a signer.
     return format_datetime(
-        value, format="long", tzinfo=ZoneInfo(tz), locale=context.get("locale", i18n.DEFAULT_LOCALE)
+        value,
+        format="d MMMM y, HH:mm",
+        tzinfo=ZoneInfo(tz),
+        locale=context.get("locale", i18n.DEFAULT_LOCALE),
     )
-
 
 
 @pass_context

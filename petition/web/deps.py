@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +30,8 @@ class Services:
     secret: bytes
     clock: Callable[[], datetime]
     sender: Sender
+    # Called after personal data were erased, to leave no copy in the database's files.
+    scrub: Callable[[], Awaitable[None]]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -30,7 +30,9 @@ async def index(request: AnyRequest, services: ServicesDep) -> Response[str]:
 
 
 @get("/c/{slug:str}")
-async def campaign_page(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
+async def campaign_page(
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
         count = await counts.confirmed(session, campaign.id)
@@ -59,14 +61,18 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
 
 
 @get("/c/{slug:str}/thanks")
-async def check_inbox(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
+async def check_inbox(
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
     return render(request, services, "check_inbox.html", {"campaign": campaign})
 
 
 @get("/confirm/{token:str}")
-async def confirm_page(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[str]:
+async def confirm_page(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
@@ -79,7 +85,9 @@ async def confirm_page(request: AnyRequest, services: ServicesDep, token: FromPa
 
 
 @post("/confirm/{token:str}")
-async def confirm(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[Any]:
+async def confirm(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[Any]:
     async with services.transaction() as session:
         try:
             target = await signing.confirm(session, token, services.clock())
@@ -89,7 +97,9 @@ async def confirm(request: AnyRequest, services: ServicesDep, token: FromPath[st
 
 
 @get("/c/{slug:str}/confirmed")
-async def confirmed(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
+async def confirmed(
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
         count = await counts.confirmed(session, campaign.id)
@@ -97,7 +107,9 @@ async def confirmed(request: AnyRequest, services: ServicesDep, slug: FromPath[s
 
 
 @get("/withdraw/{token:str}")
-async def withdraw_page(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[str]:
+async def withdraw_page(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
@@ -108,17 +120,22 @@ async def withdraw_page(request: AnyRequest, services: ServicesDep, token: FromP
 
 
 @post("/withdraw/{token:str}")
-async def withdraw(request: AnyRequest, services: ServicesDep, token: FromPath[str]) -> Response[Any]:
+async def withdraw(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[Any]:
     async with services.transaction() as session:
         try:
             target = await signing.withdraw(session, token, services.clock())
         except signing.LinkError as problem:
             return _link_problem(request, services, problem)
+    await services.scrub()
     return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
 
 
 @get("/c/{slug:str}/withdrawn")
-async def withdrawn(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[str]:
+async def withdrawn(
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+) -> Response[str]:
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
     return render(request, services, "withdrawn.html", {"campaign": campaign})
