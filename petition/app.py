@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import i18n, mail, templating
+from petition import i18n, logs, mail, templating
 from petition import db
 from petition.models import utcnow
 from petition.outbox import Sender
@@ -37,6 +37,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     mail_backend: mail.Backend | None = None,
 ) -> Litestar:
+    logs.install_filters()
     engine = db.create_engine(settings.resolved_database_url)
     sessions = db.create_session_factory(engine)
     secret = settings.load_secret_key()

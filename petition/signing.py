@@ -222,8 +222,17 @@ async def resolve(
 
 
 async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarget:
-    """Confirm the signature behind a link, once; count it in the same transaction."""
+    """Confirm the signature behind a link, once; count it in the same transaction.
+
+    Raises LinkError after possibly writing: the caller must roll back, as the request edge does.
+    """
     target = await resolve(session, token, TokenPurpose.CONFIRM, now)
+    # Lock order, here as in withdraw: the signature row first, then its tokens, then a counter.
+    confirmed = await session.execute(
+        update(Signature)
+        .where(Signature.id == target.signature.id, Signature.status == SignatureStatus.PENDING)
+        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
+    )
     used = await session.execute(
         update(SignatureToken)
         .where(SignatureToken.id == target.token.id, SignatureToken.used_at.is_(None))
@@ -231,11 +240,6 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
     )
     if _rowcount(used) != 1:
         raise UsedLink
-    confirmed = await session.execute(
-        update(Signature)
-        .where(Signature.id == target.signature.id, Signature.status == SignatureStatus.PENDING)
-        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
-    )
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
     if _rowcount(confirmed) == 1:
         await counts.add(session, target.campaign.id, +1)

@@ -88,11 +88,11 @@ async def confirm_page(
 async def confirm(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    async with services.transaction() as session:
-        try:
+    try:
+        async with services.transaction() as session:
             target = await signing.confirm(session, token, services.clock())
-        except signing.LinkError as problem:
-            return _link_problem(request, services, problem)
+    except signing.LinkError as problem:  # raised inside: the transaction is rolled back
+        return _link_problem(request, services, problem)
     return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
 
 
@@ -123,11 +123,11 @@ async def withdraw_page(
 async def withdraw(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    async with services.transaction() as session:
-        try:
+    try:
+        async with services.transaction() as session:
             target = await signing.withdraw(session, token, services.clock())
-        except signing.LinkError as problem:
-            return _link_problem(request, services, problem)
+    except signing.LinkError as problem:  # raised inside: the transaction is rolled back
+        return _link_problem(request, services, problem)
     await services.scrub()
     return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
 

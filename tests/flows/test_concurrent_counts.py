@@ -1,0 +1,69 @@
+"""The counter agrees with the rows after concurrent confirmations and withdrawals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import func, select
+
+from petition import counts
+from petition.db import SessionFactory
+from petition.models import Signature, SignatureStatus
+from tests.support.clock import FakeClock
+from tests.support.journey import csrf_of, displayed_count, link, make_campaign, sign, signer
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpSink
+
+SLUG = "mission-sante"
+SIGNERS = 30
+WITHDRAWING = 8
+
+
+async def test_counter_equals_rows_after_concurrent_confirmations(
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    campaign = await make_campaign(sessions, clock)
+    async with server.client() as browser:
+        for n in range(SIGNERS):
+            await sign(browser, SLUG, signer(f"signer{n}@example.org"))
+    mails = await smtp.wait_for(SIGNERS)
+    clients = [server.client() for _ in range(3 * SIGNERS)]
+    try:
+        posts = []
+        # Every link pressed twice at once, and some signers withdrawing at the same moment.
+        for n, mail in enumerate(mails):
+            paths = [link(mail, "confirm")] * 2
+            if n < WITHDRAWING:
+                paths.append(link(mail, "withdraw"))
+            for path in paths:
+                posts.append(_press_later(clients[len(posts)], path))
+        prepared = await asyncio.gather(*posts)
+        answers = await asyncio.gather(*(fire() for fire in prepared))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    assert all(a.status_code in (303, 404, 410) for a in answers)
+
+    async with sessions() as session:
+        rows = await session.execute(
+            select(func.count())
+            .select_from(Signature)
+            .where(Signature.campaign_id == campaign.id, Signature.status == SignatureStatus.CONFIRMED)
+        )
+        confirmed_rows = rows.scalar_one()
+        counter = await counts.confirmed(session, campaign.id)
+    assert confirmed_rows == SIGNERS - WITHDRAWING
+    assert counter == confirmed_rows
+    async with server.client() as browser:
+        assert await displayed_count(browser, SLUG) == confirmed_rows
+
+
+async def _press_later(client: httpx.AsyncClient, path: str):  # type: ignore[no-untyped-def]
+    """Open the page now (cookie and CSRF token), return the button press to fire later."""
+    page = await client.get(path)
+    token = csrf_of(page)
+
+    async def fire() -> httpx.Response:
+        return await client.post(path, data={"_csrf_token": token})
+
+    return fire
