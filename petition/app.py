@@ -18,8 +18,7 @@ from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import i18n, logs, mail, templating
-from petition import db
+from petition import db, i18n, logs, mail, templating
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.settings import Settings

@@ -122,10 +122,8 @@ async def _list(settings: Settings) -> int:
         links = Links(settings.base_url)
         for c in listed:
             state = "open" if c.is_open(now) else "closed"
-            goal = f"/{c.goal}" if c.goal else ""
-            print(
-                f"{c.slug}\t{c.kind.value}\t{state}\t{totals.get(c.id, 0)}{goal}\t{links.campaign(c.slug)}"
-            )
+            count = f"{totals.get(c.id, 0)}/{c.goal}" if c.goal else str(totals.get(c.id, 0))
+            print("\t".join((c.slug, c.kind.value, state, count, links.campaign(c.slug))))
         return 0
     finally:
         await engine.dispose()

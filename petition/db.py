@@ -83,5 +83,6 @@ async def scrub(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
-        assert driver is not None  # a live pooled connection always has one
+        if driver is None:  # only a closed connection has none
+            raise RuntimeError("no live SQLite connection to checkpoint")
         await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")

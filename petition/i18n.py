@@ -16,7 +16,8 @@ LOCALES = ("fr", "en")
 DEFAULT_LOCALE = "fr"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
-_current: ContextVar[NullTranslations] = ContextVar("translations", default=NullTranslations())
+_NO_TRANSLATION = NullTranslations()
+_current: ContextVar[NullTranslations | None] = ContextVar("translations", default=None)
 
 
 def load_catalogs(locale_dir: Path = LOCALE_DIR) -> dict[str, NullTranslations]:
@@ -36,7 +37,7 @@ def load_catalogs(locale_dir: Path = LOCALE_DIR) -> dict[str, NullTranslations]:
 def negotiate(accept_language: str | None, explicit: str | None = None) -> str:
     """The locale to answer in: an explicit choice, else the browser's first supported one."""
     if explicit in LOCALES:
-        return explicit  # type: ignore[return-value]  # checked just above
+        return explicit
     for tag in _accept_language_order(accept_language or ""):
         primary = tag.split("-")[0].lower()
         if primary in LOCALES:
@@ -62,19 +63,20 @@ def _accept_language_order(header: str) -> list[str]:
 @contextmanager
 def using(catalogs: Mapping[str, NullTranslations], locale: str) -> Iterator[NullTranslations]:
     """Make `gettext` below answer in `locale` for the duration of a render."""
-    token = _current.set(catalogs.get(locale, catalogs[DEFAULT_LOCALE]))
+    translations = catalogs.get(locale, catalogs[DEFAULT_LOCALE])
+    token = _current.set(translations)
     try:
-        yield _current.get()
+        yield translations
     finally:
         _current.reset(token)
 
 
 def gettext(message: str) -> str:
-    return _current.get().gettext(message)
+    return (_current.get() or _NO_TRANSLATION).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _current.get().ngettext(singular, plural, n)
+    return (_current.get() or _NO_TRANSLATION).ngettext(singular, plural, n)
 
 
 def _(message: str) -> str:

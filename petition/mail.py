@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -78,7 +78,7 @@ class Connection(Protocol):
 
 
 class Backend(Protocol):
-    def connect(self) -> AsyncIterator[Connection]: ...
+    def connect(self) -> AbstractAsyncContextManager[Connection]: ...
 
 
 class SmtpBackend:

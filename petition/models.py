@@ -115,7 +115,7 @@ class Campaign(Base):
 
 
 class CounterShard(Base):
-    """Confirmed-signature counter split in shards so concurrent confirmations don't queue on one row."""
+    """Confirmed-signature counter, split so concurrent confirmations don't queue on one row."""
 
     __tablename__ = "counter_shards"
 

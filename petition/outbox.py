@@ -9,6 +9,7 @@ the mail is accepted or refused for good. Temporary failures wait with exponenti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -145,10 +146,8 @@ class Sender:
                 busy = False
             if busy:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def drain_once(self) -> bool:

@@ -30,7 +30,7 @@ class Settings:
     """`sqlite:///path` or `postgresql://user@host/db`; empty means `<var_dir>/petition.db`."""
 
     secret_key: str = field(default="", repr=False)
-    """Server secret for keyed email hashes; empty means generate once into `<var_dir>/secret.key`."""
+    """Server secret for keyed email hashes; empty: generated once into `<var_dir>/secret.key`."""
 
     base_url: str = "http://127.0.0.1:8000"
     """Public address of the site, used to build every link in mail (never the request's Host)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -30,7 +32,7 @@ async def test_counter_equals_rows_after_concurrent_confirmations(
     mails = await smtp.wait_for(SIGNERS)
     clients = [server.client() for _ in range(3 * SIGNERS)]
     try:
-        posts = []
+        posts: list[Coroutine[Any, Any, Callable[[], Awaitable[httpx.Response]]]] = []
         # Every link pressed twice at once, and some signers withdrawing at the same moment.
         for n, mail in enumerate(mails):
             paths = [link(mail, "confirm")] * 2
@@ -48,7 +50,9 @@ async def test_counter_equals_rows_after_concurrent_confirmations(
         rows = await session.execute(
             select(func.count())
             .select_from(Signature)
-            .where(Signature.campaign_id == campaign.id, Signature.status == SignatureStatus.CONFIRMED)
+            .where(
+                Signature.campaign_id == campaign.id, Signature.status == SignatureStatus.CONFIRMED
+            )
         )
         confirmed_rows = rows.scalar_one()
         counter = await counts.confirmed(session, campaign.id)
@@ -58,7 +62,9 @@ async def test_counter_equals_rows_after_concurrent_confirmations(
         assert await displayed_count(browser, SLUG) == confirmed_rows
 
 
-async def _press_later(client: httpx.AsyncClient, path: str):  # type: ignore[no-untyped-def]
+async def _press_later(
+    client: httpx.AsyncClient, path: str
+) -> Callable[[], Awaitable[httpx.Response]]:
     """Open the page now (cookie and CSRF token), return the button press to fire later."""
     page = await client.get(path)
     token = csrf_of(page)

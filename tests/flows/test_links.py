@@ -66,7 +66,9 @@ async def test_forged_link_is_refused(
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
         page = await browser.get(path)
-        posted = await browser.post(path, data={"_csrf_token": csrf_of(await browser.get(f"/c/{SLUG}"))})
+        posted = await browser.post(
+            path, data={"_csrf_token": csrf_of(await browser.get(f"/c/{SLUG}"))}
+        )
         assert page.status_code == 404
         assert posted.status_code == 404
         assert "Ce lien n’est pas valide" in page.text

@@ -45,7 +45,9 @@ async def test_clear_address_is_erased_once_mail_has_left(
 
     await _until_no_row_mentions(sessions, EMAIL)
     if settings.resolved_database_url.startswith("sqlite"):
-        await _until_no_file_mentions(Path(settings.resolved_database_url.removeprefix("sqlite:///")), EMAIL)
+        await _until_no_file_mentions(
+            Path(settings.resolved_database_url.removeprefix("sqlite:///")), EMAIL
+        )
     token = confirm_path.rsplit("/", 1)[1]
     server_side = "\n".join(
         caplog.handler.format(record)

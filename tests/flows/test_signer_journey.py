@@ -44,7 +44,10 @@ async def test_signing_twice_shows_the_same_page_and_counts_once(
         await press(browser, link(confirm_mail, "confirm"))
         confirmed_again = await sign(browser, SLUG, signer(first_name="Autre"))
 
-        pages = [await browser.get(r.headers["location"]) for r in (first, pending_again, confirmed_again)]
+        pages = [
+            await browser.get(r.headers["location"])
+            for r in (first, pending_again, confirmed_again)
+        ]
         assert {r.status_code for r in (first, pending_again, confirmed_again)} == {303}
         assert len({p.text for p in pages}) == 1
         assert await displayed_count(browser, SLUG) == 1

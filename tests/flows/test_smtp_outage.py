@@ -50,7 +50,7 @@ async def test_signatures_survive_an_smtp_outage_and_mail_goes_out_once_when_it_
         sink.start()
         clock.advance(minutes=1)  # time passes: the retries fall due
         try:
-            await sink.wait_for(SIGNERS, timeout=20)
+            await sink.wait_for(SIGNERS, within=20)
             await asyncio.sleep(1.5)  # a duplicate would arrive in this window
             received = Counter(m["To"] for m in sink.messages)
         finally:

@@ -38,7 +38,7 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
-    async def handle_RCPT(  # noqa: N802  # aiosmtpd's hook name
+    async def handle_RCPT(  # aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         if address in self.refuse:
@@ -46,7 +46,7 @@ class SmtpSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802  # aiosmtpd's hook name
+    async def handle_DATA(  # aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any
     ) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -59,13 +59,13 @@ class SmtpSink:
         with self._lock:
             return [m for m in self.messages if m["To"] == address]
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+    async def wait_for(self, count: int, within: float = 10.0) -> list[EmailMessage]:
         """Wait until at least `count` mails arrived; fail the test if they don't."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             with self._lock:
                 if len(self.messages) >= count:
                     return list(self.messages)
             await asyncio.sleep(0.05)
-        raise AssertionError(f"expected {count} mails within {timeout}s, got {len(self.messages)}")
+        raise AssertionError(f"expected {count} mails within {within}s, got {len(self.messages)}")

@@ -122,9 +122,7 @@ async def test_closed_campaign_shows_its_text_but_takes_no_signature(
         assert "<form" in page.text
         clock.advance(days=2)
         closed = await browser.get(f"/c/{SLUG}")
-        late = await browser.post(
-            f"/c/{SLUG}", data={"_csrf_token": csrf_of(page), **signer()}
-        )
+        late = await browser.post(f"/c/{SLUG}", data={"_csrf_token": csrf_of(page), **signer()})
     assert closed.status_code == 200
     assert 'action="/c/' not in closed.text
     assert "mission de contrôle" in closed.text

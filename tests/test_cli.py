@@ -1,0 +1,88 @@
+"""An operator creates and lists campaigns from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from petition.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CAMPAIGN = """---
+slug: lettre-directeurs
+title: "Lettre ouverte aux directeurs d’hôpitaux"
+kind: letter
+goal: 500
+closes: 2031-01-31
+---
+Madame la directrice, Monsieur le directeur,
+
+<script>alert(1)</script> [un lien](javascript:alert(1)) et **du gras**.
+"""
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) -> Path:
+    database = tmp_path / "petition.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    monkeypatch.setenv("PETITION_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("PETITION_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PETITION_BASE_URL", "https://petitions.example.org")
+    return tmp_path
+
+
+def test_campaign_create_prints_the_public_url_and_list_shows_it(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = operator_env / "lettre.md"
+    source.write_text(CAMPAIGN, encoding="utf-8")
+    assert main(["campaign", "create", str(source)]) == 0
+    assert capsys.readouterr().out.strip() == "https://petitions.example.org/c/lettre-directeurs"
+
+    assert main(["campaign", "create", str(source)]) == 1
+    assert "exists already" in capsys.readouterr().err
+
+    assert main(["campaign", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "lettre-directeurs\tletter\topen\t0/500" in listed
+
+
+def test_demo_campaign_is_created_only_on_an_empty_database(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = ROOT / "ops" / "demo-campaign.md"
+    assert main(["campaign", "create", str(demo), "--if-none"]) == 0
+    assert "/c/" in capsys.readouterr().out
+    assert main(["campaign", "create", str(demo), "--if-none"]) == 0
+    assert "nothing created" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("no front matter", "front matter"),
+        ("---\nslug: Bad Slug\ntitle: x\n---\ntext", "slug"),
+        ("---\nslug: ok\ntitle: x\nkind: poll\n---\ntext", "kind"),
+        ("---\nslug: ok\ntitle: x\ngoal: -3\n---\ntext", "goal"),
+        ("---\nslug: ok\ntitle: x\ncloses: someday\n---\ntext", "closes"),
+        ("---\nslug: ok\ntitle: x\ncolour: red\n---\ntext", "unknown"),
+    ],
+)
+def test_a_bad_campaign_file_is_explained(
+    operator_env: Path, capsys: pytest.CaptureFixture[str], text: str, complaint: str
+) -> None:
+    source = operator_env / "bad.md"
+    source.write_text(text, encoding="utf-8")
+    assert main(["campaign", "create", str(source)]) == 1
+    assert complaint in capsys.readouterr().err
+
+
+def test_campaign_text_is_sanitised(operator_env: Path) -> None:
+    from petition.campaigns import parse_campaign_file, render_markdown
+
+    html = render_markdown(parse_campaign_file(CAMPAIGN).body_markdown)
+    assert "<script" not in html
+    assert 'href="javascript:' not in html
+    assert "<strong>du gras</strong>" in html

@@ -1,0 +1,69 @@
+"""Settings come from PETITION_* variables, refuse unsafe values, and keep the secret private."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from petition.db import async_url
+from petition.settings import Settings, SettingsError
+
+
+def test_settings_read_from_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "PETITION_VAR_DIR": str(tmp_path),
+            "PETITION_PORT": "9000",
+            "PETITION_SMTP_TLS": "tls",
+            "PETITION_SECURE_COOKIES": "yes",
+            "PETITION_MAIL_RETRY_BASE": "2.5",
+        }
+    )
+    assert (settings.port, settings.smtp_tls, settings.secure_cookies) == (9000, "tls", True)
+    assert settings.mail_retry_base == 2.5
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'petition.db'}"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PETITION_SMTP_TLS": "maybe"},
+        {"PETITION_PORT": "eighty"},
+        {"PETITION_SECRET_KEY": "changeme"},
+        {"PETITION_SECRET_KEY": "too-short"},
+        {"PETITION_BASE_URL": "petition.example.org"},
+        {"PETITION_SECURE_COOKIES": "perhaps"},
+    ],
+)
+def test_unusable_values_are_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(environ)
+
+
+def test_secret_is_generated_once_and_readable_by_owner_only(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var")
+    first = settings.load_secret_key()
+    assert first == settings.load_secret_key()
+    assert len(first) >= 32
+    mode = stat.S_IMODE((tmp_path / "var" / "secret.key").stat().st_mode)
+    assert mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("plain", "driver"),
+    [
+        ("sqlite:///var/petition.db", "sqlite+aiosqlite"),
+        ("postgresql://user@db.local/petition", "postgresql+asyncpg"),
+        ("postgres://user@db.local/petition", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://user@db.local/petition", "postgresql+asyncpg"),
+    ],
+)
+def test_plain_database_urls_are_accepted(plain: str, driver: str) -> None:
+    assert async_url(plain).drivername == driver
+
+
+def test_unsupported_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        async_url("mysql://root@localhost/petition")
