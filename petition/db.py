@@ -35,6 +35,8 @@ def is_sqlite(url: str | URL) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, full fsync, a busy timeout, foreign keys and one writer."""
     target = async_url(url)
+    # Errors and logs must never quote the values of a statement: addresses, names, tokens.
+    kwargs.setdefault("hide_parameters", True)
     if target.get_backend_name() != "sqlite":
         return create_async_engine(target, pool_pre_ping=True, **kwargs)
     if target.database and target.database != ":memory:":
