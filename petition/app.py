@@ -28,24 +28,25 @@ from petition.web.pages import render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SHUTDOWN_GRACE = 10.0  # seconds the mail sender may take to finish its batch at shutdown
 
 
 def create_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
-    mail_backend: mail.Backend | None = None,
 ) -> Litestar:
     logs.install_filters()
     engine = db.create_engine(settings.resolved_database_url)
     sessions = db.create_session_factory(engine)
     secret = settings.load_secret_key()
+    scrub = functools.partial(db.scrub, engine)
     sender = Sender(
         sessions,
-        mail_backend or mail.backend_for(settings),
+        mail.backend_for(settings),
         sender_address=settings.mail_from,
         clock=clock,
-        after_erasure=functools.partial(db.scrub, engine),
+        after_erasure=scrub,
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.mail_retry_base,
         retry_max=settings.mail_retry_max,
@@ -59,7 +60,7 @@ def create_app(
         secret=secret,
         clock=clock,
         sender=sender,
-        scrub=functools.partial(db.scrub, engine),
+        scrub=scrub,
     )
 
     @contextlib.asynccontextmanager
@@ -69,9 +70,7 @@ def create_app(
             yield
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _stop(sender, task)
             await engine.dispose()
 
     return Litestar(
@@ -105,6 +104,17 @@ def create_app(
         lifespan=[lifespan],
         openapi_config=None,
     )
+
+
+async def _stop(sender: Sender, task: asyncio.Task[None]) -> None:
+    """Let the batch being handed over finish (a cancelled send would wait for its lease)."""
+    sender.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=SHUTDOWN_GRACE)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _error_pages(services: Services) -> ExceptionHandlersMap:

@@ -131,20 +131,26 @@ class Sender:
         self._retry_base = retry_base
         self._retry_max = retry_max
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Called after a commit that queued mail, so it leaves now rather than at the next poll."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the current batch, then return from run()."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 busy = await self.drain_once()
             except Exception:
                 # The database may be briefly unreachable; never let the sender die for good.
                 log.exception("outbox sender failed; retrying shortly")
                 busy = False
-            if busy:
+            if busy or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
