@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from petition import migrate
 from petition.db import SessionFactory, create_engine, create_session_factory
-from petition.models import Base
+from petition.models import Base, Campaign
 from petition.settings import Settings
 from tests.support.clock import FakeClock
+from tests.support.journey import make_campaign
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink, free_port
 
@@ -166,3 +167,9 @@ async def server(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServ
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> SessionFactory:
     return create_session_factory(engine)
+
+
+@pytest.fixture
+async def campaign(sessions: SessionFactory, clock: FakeClock) -> Campaign:
+    """The campaign most journeys sign: open, no closing date, slug `mission-sante`."""
+    return await make_campaign(sessions, clock)

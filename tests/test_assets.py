@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from petition.db import SessionFactory
-from tests.support.clock import FakeClock
-from tests.support.journey import make_campaign
+import pytest
+
 from tests.support.server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +27,8 @@ def test_templates_and_static_files_reference_only_our_origin() -> None:
     assert offenders == []
 
 
-async def test_served_pages_load_only_our_own_assets(
-    server: LiveServer, sessions: SessionFactory, clock: FakeClock
-) -> None:
-    await make_campaign(sessions, clock)
+@pytest.mark.usefixtures("campaign")
+async def test_served_pages_load_only_our_own_assets(server: LiveServer) -> None:
     async with server.client() as browser:
         for path in ("/", "/c/mission-sante", "/c/mission-sante/thanks", "/nowhere"):
             page = await browser.get(path)

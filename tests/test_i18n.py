@@ -9,9 +9,6 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from petition import i18n
-from petition.db import SessionFactory
-from tests.support.clock import FakeClock
-from tests.support.journey import make_campaign
 from tests.support.server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,10 +56,8 @@ def test_accept_language_is_negotiated(header: str | None, expected: str) -> Non
     assert i18n.negotiate(header) == expected
 
 
-async def test_pages_follow_the_browser_language_and_the_visible_switch(
-    server: LiveServer, sessions: SessionFactory, clock: FakeClock
-) -> None:
-    await make_campaign(sessions, clock)
+@pytest.mark.usefixtures("campaign")
+async def test_pages_follow_the_browser_language_and_the_visible_switch(server: LiveServer) -> None:
     async with server.client() as browser:
         french = await browser.get("/c/mission-sante")
         english = await browser.get("/c/mission-sante", headers={"Accept-Language": "en-US,en"})

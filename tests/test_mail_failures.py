@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from petition.db import SessionFactory
 from petition.models import OutboxMail, OutboxStatus
 from tests.support.clock import FakeClock
-from tests.support.journey import make_campaign, sign, signer
+from tests.support.journey import sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
+pytestmark = pytest.mark.usefixtures("campaign")
 
 
 async def test_permanently_refused_mail_is_dropped_with_its_reason(
     server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
 ) -> None:
     smtp.refuse.add("nobody@example.org")
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         refused = await sign(browser, SLUG, signer("nobody@example.org"))
         await sign(browser, SLUG, signer("somebody@example.org"))
@@ -42,9 +43,8 @@ async def test_permanently_refused_mail_is_dropped_with_its_reason(
 
 
 async def test_mails_to_one_address_are_capped_per_day(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink, clock: FakeClock
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         answers = [await sign(browser, SLUG, signer("insistent@example.org")) for _ in range(6)]
         assert {a.status_code for a in answers} == {303}

@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from petition import counts
 from petition.db import SessionFactory
-from petition.models import Signature, SignatureStatus
-from tests.support.clock import FakeClock
-from tests.support.journey import csrf_of, displayed_count, link, make_campaign, sign, signer
+from petition.models import Campaign, Signature, SignatureStatus
+from tests.support.journey import csrf_of, displayed_count, link, sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
@@ -23,9 +22,8 @@ WITHDRAWING = 8
 
 
 async def test_counter_equals_rows_after_concurrent_confirmations(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    campaign: Campaign, server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
 ) -> None:
-    campaign = await make_campaign(sessions, clock)
     async with server.client() as browser:
         for n in range(SIGNERS):
             await sign(browser, SLUG, signer(f"signer{n}@example.org"))

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from petition.db import SessionFactory
 from tests.support.clock import FakeClock
-from tests.support.journey import csrf_of, displayed_count, link, make_campaign, press, sign, signer
+from tests.support.journey import csrf_of, displayed_count, link, press, sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
+pytestmark = pytest.mark.usefixtures("campaign")
 
 
 async def test_expired_confirmation_link_is_refused_and_counts_nothing(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink, clock: FakeClock
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
@@ -31,10 +30,7 @@ async def test_expired_confirmation_link_is_refused_and_counts_nothing(
         assert await displayed_count(browser, SLUG) == 0
 
 
-async def test_a_used_link_counts_nothing_more(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
-) -> None:
-    await make_campaign(sessions, clock)
+async def test_a_used_link_counts_nothing_more(server: LiveServer, smtp: SmtpSink) -> None:
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
@@ -58,10 +54,7 @@ async def test_a_used_link_counts_nothing_more(
         "/withdraw/" + "B" * 43,
     ],
 )
-async def test_forged_link_is_refused(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock, path: str
-) -> None:
-    await make_campaign(sessions, clock)
+async def test_forged_link_is_refused(server: LiveServer, smtp: SmtpSink, path: str) -> None:
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
@@ -77,9 +70,8 @@ async def test_forged_link_is_refused(
 
 
 async def test_a_confirmation_link_cannot_withdraw_and_vice_versa(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)

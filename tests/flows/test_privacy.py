@@ -12,12 +12,12 @@ from sqlalchemy import select
 from petition.db import SessionFactory
 from petition.models import Base
 from petition.settings import Settings
-from tests.support.clock import FakeClock
-from tests.support.journey import link, make_campaign, press, sign, signer
+from tests.support.journey import link, press, sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
+pytestmark = pytest.mark.usefixtures("campaign")
 EMAIL = "hippocrate.de.cos@hopital-exemple.fr"
 # The test's own browser and mail server log what they see; they stand for the outside world.
 _TEST_SIDE_LOGGERS = ("mail.log", "httpx", "httpcore")
@@ -27,14 +27,12 @@ async def test_clear_address_is_erased_once_mail_has_left(
     server: LiveServer,
     smtp: SmtpSink,
     sessions: SessionFactory,
-    clock: FakeClock,
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The operator's level (INFO) everywhere, and everything petition itself says.
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="petition")
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         await sign(browser, SLUG, signer(EMAIL, first_name="Hippocrate", last_name="De Cos"))
         [mail] = await smtp.wait_for(1)

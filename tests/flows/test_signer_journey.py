@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from petition.db import SessionFactory
 from petition.models import OutboxMail, Signature, SignatureStatus
-from tests.support.clock import FakeClock
-from tests.support.journey import displayed_count, link, make_campaign, press, sign, signer
+from tests.support.journey import displayed_count, link, press, sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
+pytestmark = pytest.mark.usefixtures("campaign")
 
 
-async def test_sign_confirm_by_mail_and_count(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
-) -> None:
-    await make_campaign(sessions, clock)
+async def test_sign_confirm_by_mail_and_count(server: LiveServer, smtp: SmtpSink) -> None:
     async with server.client() as browser:
         answer = await sign(browser, SLUG, signer("camille@example.org"))
         assert answer.status_code == 303
@@ -34,9 +32,8 @@ async def test_sign_confirm_by_mail_and_count(
 
 
 async def test_signing_twice_shows_the_same_page_and_counts_once(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         first = await sign(browser, SLUG, signer())
         [confirm_mail] = await smtp.wait_for(1)
@@ -62,9 +59,8 @@ async def test_signing_twice_shows_the_same_page_and_counts_once(
 
 
 async def test_opening_the_link_without_pressing_confirms_nothing(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
@@ -80,9 +76,8 @@ async def test_opening_the_link_without_pressing_confirms_nothing(
 
 
 async def test_withdrawal_uncounts_and_erases_personal_data(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
 ) -> None:
-    await make_campaign(sessions, clock)
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
@@ -106,10 +101,7 @@ async def test_withdrawal_uncounts_and_erases_personal_data(
     assert all(m.recipient_hash is None and m.to_address is None for m in outbox)
 
 
-async def test_a_withdrawn_signer_can_sign_again(
-    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, clock: FakeClock
-) -> None:
-    await make_campaign(sessions, clock)
+async def test_a_withdrawn_signer_can_sign_again(server: LiveServer, smtp: SmtpSink) -> None:
     async with server.client() as browser:
         await sign(browser, SLUG, signer())
         [mail] = await smtp.wait_for(1)
