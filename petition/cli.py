@@ -102,7 +102,7 @@ async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_n
             except campaigns.SlugTaken:
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
-        print(Links(settings.base_url).campaign(campaign.slug))
+        print(Links(settings.public_url).campaign(campaign.slug))
         return 0
     finally:
         await engine.dispose()
@@ -119,7 +119,7 @@ async def _list(settings: Settings) -> int:
             listed = await campaigns.list_all(session)
             totals = await counts.confirmed_by_campaign(session)
         now = utcnow()
-        links = Links(settings.base_url)
+        links = Links(settings.public_url)
         for c in listed:
             state = "open" if c.is_open(now) else "closed"
             count = f"{totals.get(c.id, 0)}/{c.goal}" if c.goal else str(totals.get(c.id, 0))

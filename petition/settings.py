@@ -32,8 +32,8 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     """Server secret for keyed email hashes; empty: generated once into `<var_dir>/secret.key`."""
 
-    base_url: str = "http://127.0.0.1:8000"
-    """Public address of the site, used to build every link in mail (never the request's Host)."""
+    base_url: str = ""
+    """Public address used in every mailed link (never the request's Host); empty: host and port."""
 
     host: str = "127.0.0.1"
     """Address `petition serve` listens on."""
@@ -97,6 +97,10 @@ class Settings:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
 
     @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def mail_dir(self) -> Path:
         return self.var_dir / "mail"
 
@@ -122,7 +126,7 @@ class Settings:
             raise SettingsError(
                 "PETITION_SECRET_KEY must be a random value of 32 characters or more"
             )
-        if not self.base_url.startswith(("http://", "https://")):
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("PETITION_BASE_URL must start with http:// or https://")
 
     def load_secret_key(self) -> bytes:

@@ -24,6 +24,7 @@ def test_settings_read_from_environment(tmp_path: Path) -> None:
     assert (settings.port, settings.smtp_tls, settings.secure_cookies) == (9000, "tls", True)
     assert settings.mail_retry_base == 2.5
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'petition.db'}"
+    assert settings.public_url == "http://127.0.0.1:9000"  # links follow the port when unset
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ class Services:
             now=self.clock(),
             token_ttl=timedelta(days=self.settings.token_ttl_days),
             mail_cap=self.settings.mail_per_address_per_day,
-            links=Links(self.settings.base_url),
+            links=Links(self.settings.public_url),
             render_mail=self.render_mail,
         )
 
