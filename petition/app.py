@@ -7,23 +7,26 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
 from petition import db, i18n, logs, mail, templating
 from petition.models import utcnow
 from petition.outbox import Sender
+from petition.passwords import Passwords
 from petition.settings import Settings
-from petition.web import public
-from petition.web.deps import Services
+from petition.throttle import ClientKeys, Throttle
+from petition.web import organiser, public
+from petition.web.deps import LoginGuard, Services
 from petition.web.pages import render
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,8 @@ def create_app(
         clock=clock,
         sender=sender,
         scrub=scrub,
+        passwords=Passwords(),
+        login_guard=_login_guard(settings, clock),
     )
 
     @contextlib.asynccontextmanager
@@ -86,6 +91,14 @@ def create_app(
             public.withdraw,
             public.withdrawn,
             public.health,
+            organiser.login_page,
+            organiser.login,
+            organiser.logout,
+            organiser.password_page,
+            organiser.choose_password,
+            organiser.reset_page,
+            organiser.request_reset,
+            organiser.dashboard,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", cache_control=None
             ),
@@ -103,6 +116,15 @@ def create_app(
         exception_handlers=_error_pages(services),
         lifespan=[lifespan],
         openapi_config=None,
+    )
+
+
+def _login_guard(settings: Settings, clock: Callable[[], datetime]) -> LoginGuard:
+    window = timedelta(minutes=15)
+    return LoginGuard(
+        per_account=Throttle(settings.login_attempts_per_account, window, clock),
+        per_client=Throttle(settings.login_attempts_per_client, window, clock),
+        client_keys=ClientKeys(clock),
     )
 
 
@@ -133,7 +155,16 @@ def _error_pages(services: Services) -> ExceptionHandlersMap:
         log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
         return render(request, services, "error.html", {"status": 500}, status_code=500)
 
-    return {HTTPException: http_error, Exception: server_error}
+    def sign_in_first(
+        _request: Request[Any, Any, Any], _exc: NotAuthorizedException
+    ) -> Response[Any]:
+        return Redirect(organiser.LOGIN, status_code=303)
+
+    return {
+        NotAuthorizedException: sign_in_first,
+        HTTPException: http_error,
+        Exception: server_error,
+    }
 
 
 def create_app_from_env() -> Litestar:

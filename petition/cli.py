@@ -7,11 +7,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
-from petition import campaigns, counts, migrate
+from petition import campaigns, counts, migrate, organisers
 from petition.db import create_engine, create_session_factory
-from petition.models import utcnow
+from petition.forms import clean_email
+from petition.models import Role, utcnow
 from petition.settings import Settings, SettingsError
 from petition.signing import Links
 
@@ -55,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     campaign.add_parser("list", help="list campaigns and their counts").set_defaults(
         handler=_campaign_list
     )
+
+    organiser = commands.add_parser("organiser", help="organisers").add_subparsers(
+        title="organiser commands"
+    )
+    add = organiser.add_parser("add", help="add an organiser and print a link to set a password")
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="shown in the dashboard and the audit log")
+    add.add_argument("--campaign", metavar="SLUG", help="give a role on this campaign")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.OWNER.value)
+    add.set_defaults(handler=_organiser_add)
     return parser
 
 
@@ -103,6 +115,44 @@ async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_n
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
         print(Links(settings.public_url).campaign(campaign.slug))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _organiser_add(settings: Settings, args: argparse.Namespace) -> int:
+    email, problem = clean_email(args.email)
+    if problem:
+        print(f"petition: {args.email!r} is not an email address", file=sys.stderr)
+        return 1
+    return asyncio.run(_add_organiser(settings, email, args))
+
+
+async def _add_organiser(settings: Settings, email: str, args: argparse.Namespace) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    now = utcnow()
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            campaign = (
+                await campaigns.get_by_slug(session, args.campaign) if args.campaign else None
+            )
+            if args.campaign and campaign is None:
+                print(f"petition: no campaign {args.campaign!r}", file=sys.stderr)
+                return 1
+            secret = settings.load_secret_key()
+            organiser = await organisers.find(session, secret=secret, email=email)
+            if organiser is None:
+                organiser = await organisers.add(
+                    session, secret=secret, email=email, name=args.name, now=now
+                )
+            if campaign is not None:
+                await organisers.grant(session, organiser, campaign, Role(args.role))
+            valid_for = timedelta(days=settings.invitation_days)
+            token = await organisers.password_link(session, organiser, now=now, valid_for=valid_for)
+        print(f"{settings.public_url}/organiser/password/{token}")
+        print(
+            f"(valid {settings.invitation_days} days; give it to {args.name} only)", file=sys.stderr
+        )
         return 0
     finally:
         await engine.dispose()

@@ -198,3 +198,73 @@ class OutboxMail(Base):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class OrganiserTokenPurpose(enum.StrEnum):
+    SET_PASSWORD = "set_password"  # noqa: S105  # a purpose name, not a password
+
+
+class Organiser(Base):
+    """Someone who runs campaigns. Like signers, known by a keyed hash of their address only."""
+
+    __tablename__ = "organisers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # argon2id; NULL until the organiser has chosen a password through their link.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrganiserToken(Base):
+    """A one-time link to choose a password (first time, or reset). Only its hash is stored."""
+
+    __tablename__ = "organiser_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organiser_id: Mapped[int] = mapped_column(
+        ForeignKey("organisers.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[OrganiserTokenPurpose] = mapped_column(
+        _enum(OrganiserTokenPurpose, "organiser_token_purpose")
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrganiserSession(Base):
+    """A signed-in browser. The cookie holds a random id; the database only its hash."""
+
+    __tablename__ = "organiser_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organiser_id: Mapped[int] = mapped_column(
+        ForeignKey("organisers.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"  # everything, including managing the campaign's organisers
+    EDITOR = "editor"  # edits and moderates
+    VIEWER = "viewer"  # counts and charts, no names
+
+
+class CampaignOrganiser(Base):
+    """Who may do what on a campaign; an organiser reaches no campaign without a row here."""
+
+    __tablename__ = "campaign_organisers"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    organiser_id: Mapped[int] = mapped_column(
+        ForeignKey("organisers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, "organiser_role"))

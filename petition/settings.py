@@ -83,6 +83,24 @@ class Settings:
     timezone: str = "Europe/Paris"
     """Time zone in which campaign closing dates are understood."""
 
+    organiser_idle_minutes: int = 30
+    """An organiser's session ends after this long without a request."""
+
+    organiser_session_hours: int = 12
+    """An organiser's session ends this long after login, however active."""
+
+    password_reset_minutes: int = 60
+    """How long a mailed password-reset link stays valid."""
+
+    invitation_days: int = 3
+    """How long the link printed by `petition organiser add` stays valid."""
+
+    login_attempts_per_account: int = 5
+    """Failed logins allowed per account in 15 minutes before it is throttled."""
+
+    login_attempts_per_client: int = 20
+    """Failed logins allowed per client address in 15 minutes before it is throttled."""
+
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted, in bytes."""
 

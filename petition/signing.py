@@ -20,28 +20,13 @@ from petition.models import (
     SignatureToken,
     TokenPurpose,
 )
+from petition.tokens import ExpiredLink, UnknownLink, UsedLink
 
 CONSENT_VERSION = "2026-11-1"
 """Version of the consent text shown beside the box; stored with every signature."""
 
 # Renders a mail: (template name, locale, context) -> subject and bodies.
 MailRenderer = Callable[[str, str, dict[str, object]], RenderedMail]
-
-
-class LinkError(Exception):
-    """A link that cannot be used; subclasses say why, for the page the signer sees."""
-
-
-class UnknownLink(LinkError):
-    pass
-
-
-class ExpiredLink(LinkError):
-    pass
-
-
-class UsedLink(LinkError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,3 +33,19 @@ def normalise_email(address: str) -> str:
 def email_hash(secret: bytes, address: str) -> str:
     """HMAC-SHA256 of the normalised address: lets us recognise an address without keeping it."""
     return hmac.new(secret, normalise_email(address).encode(), hashlib.sha256).hexdigest()
+
+
+class LinkError(Exception):
+    """A link that cannot be used; subclasses say why, for the page the signer sees."""
+
+
+class UnknownLink(LinkError):
+    pass
+
+
+class ExpiredLink(LinkError):
+    pass
+
+
+class UsedLink(LinkError):
+    pass

@@ -86,3 +86,18 @@ def test_campaign_text_is_sanitised(operator_env: Path) -> None:
     assert "<script" not in html
     assert 'href="javascript:' not in html
     assert "<strong>du gras</strong>" in html
+
+
+def test_organiser_add_prints_a_one_time_link_and_grants_the_role(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = ROOT / "ops" / "demo-campaign.md"
+    assert main(["campaign", "create", str(demo)]) == 0
+    capsys.readouterr()
+    args = ["organiser", "add", "claire@collectif-sante.org", "--name", "Claire"]
+    assert main([*args, "--campaign", "mission-controle-donnees-de-sante"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("https://petitions.example.org/organiser/password/")
+    assert "3 days" in out.err
+    assert main([*args, "--campaign", "no-such-campaign"]) == 1
+    assert main(["organiser", "add", "not-an-address", "--name", "X"]) == 1

@@ -15,9 +15,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import mail
 from petition.db import SessionFactory
+from petition.organisers import SessionPolicy
 from petition.outbox import Sender
+from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.signing import Links, SigningContext
+from petition.throttle import ClientKeys, Throttle
+
+
+@dataclass(frozen=True, slots=True)
+class LoginGuard:
+    """Failed-login throttles, per account (by address hash) and per client (by salted HMAC)."""
+
+    per_account: Throttle
+    per_client: Throttle
+    client_keys: ClientKeys
+
+    def keys(self, email_hash: str, client: str) -> tuple[str, str]:
+        return email_hash, self.client_keys.key(client)
+
+    def blocked(self, account: str, client: str) -> bool:
+        return self.per_account.blocked(account) or self.per_client.blocked(client)
+
+    def failed(self, account: str, client: str) -> None:
+        self.per_account.fail(account)
+        self.per_client.fail(client)
+
+    def succeeded(self, account: str) -> None:
+        self.per_account.forget(account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +57,26 @@ class Services:
     sender: Sender
     # Called after personal data were erased, to leave no copy in the database's files.
     scrub: Callable[[], Awaitable[None]]
+    passwords: Passwords
+    login_guard: LoginGuard
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One request, one transaction: committed before the response leaves, or rolled back."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @property
+    def session_cookie(self) -> str:
+        # __Host-: the browser refuses it unless Secure, on our own host, for the whole site.
+        return "__Host-organiser" if self.settings.secure_cookies else "organiser"
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            idle=timedelta(minutes=self.settings.organiser_idle_minutes),
+            absolute=timedelta(hours=self.settings.organiser_session_hours),
+        )
 
     def signing_context(self) -> SigningContext:
         return SigningContext(

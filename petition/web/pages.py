@@ -8,10 +8,12 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.utils.scope.state import ScopeState
 
-from petition import i18n
+from petition import i18n, tokens
 from petition.web.deps import Services
 
 LANG_COOKIE = "lang"
+# Pages reached through a secret link or showing private data: never cached, no Referer leak.
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 HTML = "text/html; charset=utf-8"
 
 
@@ -59,4 +61,15 @@ def render(
         media_type=HTML,
         headers={"Content-Language": locale, **(headers or {})},
         cookies=cookies,
+    )
+
+
+def link_problem(
+    request: Request[Any, Any, Any], services: Services, problem: tokens.LinkError, *, kind: str
+) -> Response[str]:
+    """A clear page for a link that cannot be used: unknown (404), expired or used (410)."""
+    status = 410 if isinstance(problem, tokens.ExpiredLink | tokens.UsedLink) else 404
+    context = {"reason": type(problem).__name__, "kind": kind}
+    return render(
+        request, services, "link_problem.html", context, status_code=status, headers=PRIVATE
     )

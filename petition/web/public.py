@@ -10,14 +10,12 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, forms, signing
+from petition import campaigns, counts, forms, signing, tokens
 from petition.models import Campaign, SignatureStatus, TokenPurpose
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import locale_of, render
+from petition.web.pages import PRIVATE, link_problem, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
-# Pages reached through a secret link: never cached, and the link never leaks as a Referer.
-PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @get("/")
@@ -76,10 +74,10 @@ async def confirm_page(
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
-        except signing.LinkError as problem:
-            return _link_problem(request, services, problem)
+        except tokens.LinkError as problem:
+            return link_problem(request, services, problem, kind="signature")
     if target.signature.status is SignatureStatus.CONFIRMED:
-        return _link_problem(request, services, signing.UsedLink())
+        return link_problem(request, services, tokens.UsedLink(), kind="signature")
     context = {"campaign": target.campaign, "signature": target.signature, "token": token}
     return render(request, services, "confirm.html", context, headers=PRIVATE)
 
@@ -91,8 +89,8 @@ async def confirm(
     try:
         async with services.transaction() as session:
             target = await signing.confirm(session, token, services.clock())
-    except signing.LinkError as problem:  # raised inside: the transaction is rolled back
-        return _link_problem(request, services, problem)
+    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
+        return link_problem(request, services, problem, kind="signature")
     return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
 
 
@@ -113,8 +111,8 @@ async def withdraw_page(
     async with services.transaction() as session:
         try:
             target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
-        except signing.LinkError as problem:
-            return _link_problem(request, services, problem)
+        except tokens.LinkError as problem:
+            return link_problem(request, services, problem, kind="signature")
     context = {"campaign": target.campaign, "token": token}
     return render(request, services, "withdraw.html", context, headers=PRIVATE)
 
@@ -126,8 +124,8 @@ async def withdraw(
     try:
         async with services.transaction() as session:
             target = await signing.withdraw(session, token, services.clock())
-    except signing.LinkError as problem:  # raised inside: the transaction is rolled back
-        return _link_problem(request, services, problem)
+    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
+        return link_problem(request, services, problem, kind="signature")
     await services.scrub()
     return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
 
@@ -180,17 +178,3 @@ def _campaign_response(
         "retention_days": services.settings.token_ttl_days,
     }
     return render(request, services, "campaign.html", context, status_code=status_code)
-
-
-_LINK_STATUS = {signing.UnknownLink: 404, signing.ExpiredLink: 410, signing.UsedLink: 410}
-
-
-def _link_problem(
-    request: AnyRequest, services: ServicesDep, problem: signing.LinkError
-) -> Response[str]:
-    reason = type(problem).__name__
-    status = _LINK_STATUS.get(type(problem), 400)
-    return render(
-        request, services, "link_problem.html", {"reason": reason}, status_code=status,
-        headers=PRIVATE,
-    )  # fmt: skip

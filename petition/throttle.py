@@ -1,0 +1,57 @@
+"""Slowing down password guessing, per account and per client, without storing addresses."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections import defaultdict, deque
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+
+class Throttle:
+    """Failures per key in a sliding window, kept in this process's memory only.
+
+    With several worker processes each keeps its own window, so the effective limit is
+    multiplied by their number; a shared store (Redis) can replace this class behind the
+    same three methods.
+    """
+
+    def __init__(self, limit: int, window: timedelta, clock: Callable[[], datetime]) -> None:
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._failures: defaultdict[str, deque[datetime]] = defaultdict(deque)
+
+    def blocked(self, key: str) -> bool:
+        return len(self._recent(key)) >= self._limit
+
+    def fail(self, key: str) -> None:
+        self._recent(key).append(self._clock())
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def _recent(self, key: str) -> deque[datetime]:
+        failures = self._failures[key]
+        horizon = self._clock() - self._window
+        while failures and failures[0] <= horizon:
+            failures.popleft()
+        return failures
+
+
+class ClientKeys:
+    """Pseudonymous keys for client addresses: HMAC with a salt that changes every day and
+    lives only in memory, so an address can be throttled but never recovered or kept."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._day: date | None = None
+        self._salt = b""
+
+    def key(self, address: str) -> str:
+        today = self._clock().date()
+        if today != self._day:
+            self._day, self._salt = today, secrets.token_bytes(32)
+        return hmac.new(self._salt, address.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,222 @@
+"""Organisers' pages: login, logout, choosing a password, resetting it, and their dashboard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import counts, organisers, outbox, tokens
+from petition.forms import clean_email
+from petition.i18n import _
+from petition.models import Organiser
+from petition.passwords import password_problem
+from petition.web.deps import Services, ServicesDep
+from petition.web.pages import PRIVATE, link_problem, locale_of, render
+
+AnyRequest = Request[Any, Any, Any]
+LOGIN = "/organiser/login"
+
+
+async def current_organiser(request: AnyRequest, services: ServicesDep) -> Organiser:
+    """The signed-in organiser; anyone else is sent to the login page."""
+    token = request.cookies.get(services.session_cookie, "")
+    organiser = None
+    if token:
+        async with services.transaction() as session:
+            organiser = await organisers.current(
+                session, token, services.clock(), services.session_policy
+            )
+    if organiser is None:
+        raise NotAuthorizedException
+    return organiser
+
+
+@get(LOGIN)
+async def login_page(request: AnyRequest, services: ServicesDep) -> Response[str]:
+    return render(request, services, "organiser/login.html", {"error": None}, headers=PRIVATE)
+
+
+@post(LOGIN)
+async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
+    form = await request.form()
+    email, _problem = clean_email(str(form.get("email", "")))
+    password = str(form.get("password", ""))
+    guard = services.login_guard
+    client = request.client.host if request.client else "unknown"
+    account, client_key = guard.keys(tokens.email_hash(services.secret, email), client)
+    if guard.blocked(account, client_key):
+        return _login_refused(request, services, "throttled", 429)
+    async with services.transaction() as session:
+        organiser = await organisers.authenticate(
+            session, services.passwords, secret=services.secret, email=email, password=password
+        )
+        cookie = (
+            await organisers.open_session(session, organiser, services.clock())
+            if organiser
+            else None
+        )
+    if cookie is None:
+        guard.failed(account, client_key)
+        return _login_refused(request, services, "invalid", 400)
+    guard.succeeded(account)
+    return Redirect("/dashboard", status_code=303, cookies=[_session_cookie(services, cookie)])
+
+
+@post("/organiser/logout")
+async def logout(request: AnyRequest, services: ServicesDep) -> Response[Any]:
+    token = request.cookies.get(services.session_cookie, "")
+    if token:
+        async with services.transaction() as session:
+            await organisers.close_session(session, token)
+    expired = _session_cookie(services, "", max_age=0)
+    return Redirect(LOGIN, status_code=303, cookies=[expired])
+
+
+@get("/organiser/password/{token:str}")
+async def password_page(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[str]:
+    try:
+        async with services.transaction() as session:
+            await organisers.check_password_link(session, token, services.clock())
+    except tokens.LinkError as problem:
+        return link_problem(request, services, problem, kind="password")
+    return render(
+        request,
+        services,
+        "organiser/password.html",
+        {"token": token, "error": None},
+        headers=PRIVATE,
+    )
+
+
+@post("/organiser/password/{token:str}")
+async def choose_password(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[Any]:
+    form = await request.form()
+    password = str(form.get("password", ""))
+    error = password_problem(password)
+    if error is None and password != form.get("password_again"):
+        error = _("The two passwords differ.")
+    if error is not None:
+        context = {"token": token, "error": error}
+        return render(
+            request, services, "organiser/password.html", context, status_code=422, headers=PRIVATE
+        )
+    try:
+        async with services.transaction() as session:
+            await organisers.set_password(
+                session, services.passwords, token, password, services.clock()
+            )
+    except tokens.LinkError as problem:
+        return link_problem(request, services, problem, kind="password")
+    return Redirect(f"{LOGIN}?password=changed", status_code=303)
+
+
+@get("/organiser/reset")
+async def reset_page(request: AnyRequest, services: ServicesDep) -> Response[str]:
+    return render(
+        request,
+        services,
+        "organiser/reset.html",
+        _reset_context(services, sent=False),
+        headers=PRIVATE,
+    )
+
+
+@post("/organiser/reset")
+async def request_reset(request: AnyRequest, services: ServicesDep) -> Response[str]:
+    """The same answer whether or not the address belongs to an organiser."""
+    form = await request.form()
+    email, problem = clean_email(str(form.get("email", "")))
+    if problem is None:
+        async with services.transaction() as session:
+            await _queue_reset_mail(session, services, email, locale_of(request))
+        services.sender.wake()
+    return render(
+        request,
+        services,
+        "organiser/reset.html",
+        _reset_context(services, sent=True),
+        headers=PRIVATE,
+    )
+
+
+async def _queue_reset_mail(
+    session: AsyncSession, services: Services, email: str, locale: str
+) -> None:
+    now = services.clock()
+    organiser = await organisers.find(session, secret=services.secret, email=email)
+    if organiser is None:
+        return
+    if (
+        await outbox.sent_recently(session, organiser.email_hash, now=now)
+        >= services.settings.mail_per_address_per_day
+    ):
+        return
+    valid_for = timedelta(minutes=services.settings.password_reset_minutes)
+    token = await organisers.password_link(session, organiser, now=now, valid_for=valid_for)
+    context: dict[str, object] = {
+        "name": organiser.name,
+        "reset_url": f"{services.settings.public_url}/organiser/password/{token}",
+        "minutes": services.settings.password_reset_minutes,
+    }
+    await outbox.enqueue(
+        session,
+        template="password_reset",
+        to=email,
+        recipient_hash=organiser.email_hash,
+        mail=services.render_mail("password_reset", locale, context),
+        now=now,
+    )
+
+
+@get("/dashboard", dependencies={"organiser": Provide(current_organiser)})
+async def dashboard(
+    request: AnyRequest, services: ServicesDep, organiser: NamedDependency[Organiser]
+) -> Response[str]:
+    async with services.transaction() as session:
+        mine = await organisers.campaigns_of(session, organiser)
+        totals = await counts.confirmed_by_campaign(session)
+    context = {"organiser": organiser, "campaigns": mine, "totals": totals}
+    return render(request, services, "organiser/dashboard.html", context, headers=PRIVATE)
+
+
+def _session_cookie(services: Services, value: str, max_age: int | None = None) -> Cookie:
+    return Cookie(
+        key=services.session_cookie,
+        value=value,
+        path="/",
+        httponly=True,
+        secure=services.settings.secure_cookies,
+        samesite="lax",
+        max_age=max_age
+        if max_age is not None
+        else services.settings.organiser_session_hours * 3600,
+    )
+
+
+def _login_refused(
+    request: AnyRequest, services: Services, reason: str, status: int
+) -> Response[str]:
+    return render(
+        request,
+        services,
+        "organiser/login.html",
+        {"error": reason},
+        status_code=status,
+        headers=PRIVATE,
+    )
+
+
+def _reset_context(services: Services, *, sent: bool) -> dict[str, object]:
+    return {"sent": sent, "minutes": services.settings.password_reset_minutes}

@@ -1,0 +1,219 @@
+"""Claire, an organiser, receives her link, chooses a password, signs in and out, resets it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from petition import organisers
+from petition.db import SessionFactory
+from petition.models import Campaign, Role
+from petition.settings import Settings
+from tests.support.clock import FakeClock
+from tests.support.journey import csrf_of
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpSink
+
+EMAIL = "claire@collectif-sante.org"
+PASSWORD = "une phrase de passe assez longue"
+
+
+async def _invite(
+    sessions: SessionFactory, settings: Settings, clock: FakeClock, campaign: Campaign | None
+) -> str:
+    """What `petition organiser add` does; returns the path of the printed link."""
+    async with sessions() as session, session.begin():
+        organiser = await organisers.add(
+            session, secret=settings.load_secret_key(), email=EMAIL, name="Claire", now=clock()
+        )
+        if campaign is not None:
+            await organisers.grant(session, organiser, campaign, Role.EDITOR)
+        token = await organisers.password_link(
+            session, organiser, now=clock(), valid_for=timedelta(days=3)
+        )
+    return f"/organiser/password/{token}"
+
+
+async def _choose(
+    browser: httpx.AsyncClient, path: str, password: str, again: str | None = None
+) -> httpx.Response:
+    page = await browser.get(path)
+    assert page.status_code == 200, page.text
+    form = {"_csrf_token": csrf_of(page), "password": password, "password_again": again or password}
+    return await browser.post(path, data=form)
+
+
+async def _login(browser: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    page = await browser.get("/organiser/login")
+    return await browser.post(
+        "/organiser/login",
+        data={"_csrf_token": csrf_of(page), "email": email, "password": password},
+    )
+
+
+def _without_csrf(html: str) -> str:
+    return re.sub(r'name="_csrf_token" value="[^"]+"', "", html)
+
+
+@pytest.fixture
+async def claire(
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    server: LiveServer,
+) -> None:
+    path = await _invite(sessions, settings, clock, campaign)
+    async with server.client() as browser:
+        assert (await _choose(browser, path, PASSWORD)).status_code == 303
+
+
+async def test_invited_organiser_sets_a_password_signs_in_sees_her_campaign_and_signs_out(
+    server: LiveServer,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+) -> None:
+    path = await _invite(sessions, settings, clock, campaign)
+    async with server.client() as browser:
+        anonymous = await browser.get("/dashboard")
+        assert anonymous.status_code == 303
+        assert anonymous.headers["location"] == "/organiser/login"
+
+        chosen = await _choose(browser, path, PASSWORD)
+        assert chosen.status_code == 303
+        assert (await browser.get(path)).status_code == 410  # single use
+
+        signed_in = await _login(browser, EMAIL, PASSWORD)
+        assert signed_in.status_code == 303
+        cookie = signed_in.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        board = await browser.get("/dashboard")
+        assert board.status_code == 200
+        assert campaign.title in board.text and "Éditeur ou éditrice" in board.text
+        assert board.headers["cache-control"] == "no-store"
+
+        await browser.post("/organiser/logout", data={"_csrf_token": csrf_of(board)})
+        assert (await browser.get("/dashboard")).status_code == 303
+
+
+@pytest.mark.usefixtures("claire")
+async def test_failed_login_answers_alike_for_unknown_and_known_accounts(
+    server: LiveServer,
+) -> None:
+    async with server.client() as browser:
+        wrong_password = await _login(browser, EMAIL, "not her password at all")
+        unknown = await _login(browser, "nobody@collectif-sante.org", "not her password at all")
+    assert wrong_password.status_code == unknown.status_code == 400
+    assert _without_csrf(wrong_password.text) == _without_csrf(unknown.text)
+    assert "Adresse ou mot de passe incorrect" in unknown.text
+
+
+@pytest.mark.usefixtures("claire")
+async def test_each_login_gets_a_new_session_id(server: LiveServer) -> None:
+    async with server.client() as first, server.client() as second:
+        one = (await _login(first, EMAIL, PASSWORD)).cookies.get("organiser")
+        two = (await _login(second, EMAIL, PASSWORD)).cookies.get("organiser")
+    assert one and two and one != two
+
+
+@pytest.mark.usefixtures("claire")
+async def test_guessing_is_throttled_per_account_and_other_accounts_are_unaffected(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        for _ in range(5):
+            assert (await _login(browser, EMAIL, "a wrong guess, again")).status_code == 400
+        throttled = await _login(browser, EMAIL, PASSWORD)  # even the right password now waits
+        assert throttled.status_code == 429
+        assert "Trop de tentatives" in throttled.text
+        other = await _login(browser, "someone.else@example.org", "whatever it is")
+        assert other.status_code == 400
+        clock.advance(minutes=16)
+        assert (await _login(browser, EMAIL, PASSWORD)).status_code == 303
+
+
+async def test_guessing_from_one_client_across_accounts_is_throttled(server: LiveServer) -> None:
+    async with server.client() as browser:
+        for n in range(20):
+            assert (
+                await _login(browser, f"user{n}@example.org", "guess guess guess")
+            ).status_code == 400
+        assert (await _login(browser, "user99@example.org", "guess guess guess")).status_code == 429
+
+
+@pytest.mark.usefixtures("claire")
+async def test_sessions_end_when_idle_and_when_too_old(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await _login(browser, EMAIL, PASSWORD)
+        clock.advance(minutes=29)
+        assert (await browser.get("/dashboard")).status_code == 200
+        clock.advance(minutes=31)
+        assert (await browser.get("/dashboard")).status_code == 303  # idle too long
+
+        await _login(browser, EMAIL, PASSWORD)
+        for _ in range(26):  # active every 28 minutes, for 12 hours and more
+            clock.advance(minutes=28)
+            answer = await browser.get("/dashboard")
+        assert answer.status_code == 303
+
+
+@pytest.mark.usefixtures("claire")
+async def test_password_reset_by_mail(server: LiveServer, smtp: SmtpSink, clock: FakeClock) -> None:
+    async with server.client() as browser, server.client() as old_browser:
+        await _login(old_browser, EMAIL, PASSWORD)
+        page = await browser.get("/organiser/reset")
+        known = await browser.post(
+            "/organiser/reset", data={"_csrf_token": csrf_of(page), "email": EMAIL}
+        )
+        unknown = await browser.post(
+            "/organiser/reset", data={"_csrf_token": csrf_of(page), "email": "nobody@example.org"}
+        )
+        assert known.status_code == unknown.status_code == 200
+        assert _without_csrf(known.text) == _without_csrf(unknown.text)
+
+        [mail] = await smtp.wait_for(1)
+        assert mail["To"] == EMAIL
+        body = mail.get_body(("plain",))
+        assert body is not None
+        link = re.search(r"http://petition\.test(/organiser/password/\S+)", body.get_content())
+        assert link, "the link is built from PETITION_BASE_URL"
+        assert (await _choose(browser, link.group(1), "a brand new passphrase")).status_code == 303
+
+        assert (await old_browser.get("/dashboard")).status_code == 303  # old sessions closed
+        assert (await _login(browser, EMAIL, PASSWORD)).status_code == 400
+        assert (await _login(browser, EMAIL, "a brand new passphrase")).status_code == 303
+
+
+@pytest.mark.usefixtures("claire")
+async def test_reset_link_expires_within_the_hour(
+    server: LiveServer, smtp: SmtpSink, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        page = await browser.get("/organiser/reset")
+        await browser.post("/organiser/reset", data={"_csrf_token": csrf_of(page), "email": EMAIL})
+        [mail] = await smtp.wait_for(1)
+        body = mail.get_body(("plain",))
+        assert body is not None
+        path = re.search(r"(/organiser/password/\S+)", body.get_content())
+        assert path
+        clock.advance(minutes=61)
+        assert (await browser.get(path.group(1))).status_code == 410
+
+
+async def test_a_weak_or_mistyped_password_is_refused(
+    server: LiveServer, sessions: SessionFactory, settings: Settings, clock: FakeClock
+) -> None:
+    path = await _invite(sessions, settings, clock, None)
+    async with server.client() as browser:
+        short = await _choose(browser, path, "court")
+        differ = await _choose(browser, path, "long enough passphrase", "long enough passphrasf")
+        assert short.status_code == differ.status_code == 422
+        assert "12 caractères" in short.text
+        assert (await _choose(browser, path, "long enough passphrase")).status_code == 303
