@@ -25,7 +25,7 @@ from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
-from petition.web import organiser, public
+from petition.web import dashboard, organiser, public
 from petition.web.deps import LoginGuard, Services
 from petition.web.pages import render
 
@@ -98,7 +98,11 @@ def create_app(
             organiser.choose_password,
             organiser.reset_page,
             organiser.request_reset,
-            organiser.dashboard,
+            organiser.two_factor_page,
+            organiser.enable_two_factor,
+            dashboard.home,
+            dashboard.campaign_page,
+            dashboard.export,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", cache_control=None
             ),

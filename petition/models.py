@@ -216,6 +216,10 @@ class Organiser(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor authentication (TOTP): the shared secret, and the last time step accepted,
+    # so that a code cannot be replayed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class OrganiserToken(Base):
@@ -268,3 +272,22 @@ class CampaignOrganiser(Base):
         ForeignKey("organisers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[Role] = mapped_column(_enum(Role, "organiser_role"))
+
+
+class AuditEntry(Base):
+    """Who did what to signers' data, when, and to how many: read by the campaign's owners."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_campaign_time", "campaign_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    organiser_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisers.id", ondelete="SET NULL")
+    )
+    # The actor as named at the time, so the entry stays readable if the account goes.
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import tokens
+from petition import tokens, totp
 from petition.models import (
     Campaign,
     CampaignOrganiser,
@@ -139,17 +139,28 @@ async def set_password(
     return organiser
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    email: str
+    password: str
+    code: str  # the two-factor code; ignored for organisers who have not turned it on
+
+
 async def authenticate(
-    session: AsyncSession, passwords: Passwords, *, secret: bytes, email: str, password: str
+    session: AsyncSession, passwords: Passwords, *, secret: bytes, given: Credentials, now: datetime
 ) -> Organiser | None:
-    """The organiser, when address and password match; the same work is done when they don't."""
-    organiser = await find(session, secret=secret, email=email)
+    """The organiser, when everything matches; the same work is done when the account is unknown."""
+    organiser = await find(session, secret=secret, email=given.email)
     stored = organiser.password_hash if organiser else None
-    if not await passwords.verify(stored, password) or organiser is None or stored is None:
+    if not await passwords.verify(stored, given.password) or organiser is None or stored is None:
         return None
+    if organiser.totp_secret is not None:
+        step = totp.verify(organiser.totp_secret, given.code, now, organiser.totp_last_step)
+        if step is None or not await _claim_step(session, organiser, step):
+            return None
     if passwords.needs_rehash(stored):
-        organiser.password_hash = await passwords.hash(password)
-        await session.flush()
+        organiser.password_hash = await passwords.hash(given.password)
+    await session.flush()
     return organiser
 
 
@@ -198,3 +209,37 @@ async def close_session(session: AsyncSession, token: str) -> None:
     await session.execute(
         delete(OrganiserSession).where(OrganiserSession.token_hash == tokens.token_hash(token))
     )
+
+
+async def role_on(session: AsyncSession, organiser: Organiser, campaign: Campaign) -> Role | None:
+    """The organiser's role on a campaign, or None: then it is not theirs to see at all."""
+    link = await session.get(CampaignOrganiser, (campaign.id, organiser.id))
+    return link.role if link else None
+
+
+async def enable_2fa(
+    session: AsyncSession, organiser: Organiser, secret: str, code: str, now: datetime
+) -> bool:
+    """Turn on two-factor authentication once the organiser proves their app has the secret."""
+    step = totp.verify(secret, code, now, None)
+    if step is None:
+        return False
+    await session.execute(
+        update(Organiser)
+        .where(Organiser.id == organiser.id)
+        .values(totp_secret=secret, totp_last_step=step)
+    )
+    return True
+
+
+async def _claim_step(session: AsyncSession, organiser: Organiser, step: int) -> bool:
+    """Record a used time step, unless a concurrent login with the same code got there first."""
+    claimed = await session.execute(
+        update(Organiser)
+        .where(
+            Organiser.id == organiser.id,
+            or_(Organiser.totp_last_step.is_(None), Organiser.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return int(getattr(claimed, "rowcount", 0)) == 1

@@ -101,6 +101,9 @@ class Settings:
     login_attempts_per_client: int = 20
     """Failed logins allowed per client address in 15 minutes before it is throttled."""
 
+    exports_require_2fa: bool = True
+    """Exporting named lists requires two-factor authentication (turn off only knowingly)."""
+
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted, in bytes."""
 

@@ -101,3 +101,16 @@ def test_organiser_add_prints_a_one_time_link_and_grants_the_role(
     assert "3 days" in out.err
     assert main([*args, "--campaign", "no-such-campaign"]) == 1
     assert main(["organiser", "add", "not-an-address", "--name", "X"]) == 1
+
+
+def test_export_from_the_command_line_is_audited(
+    operator_env: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    demo = ROOT / "ops" / "demo-campaign.md"
+    assert main(["campaign", "create", str(demo)]) == 0
+    out_file = operator_env / "list.json"
+    slug = "mission-controle-donnees-de-sante"
+    assert main(["export", slug, "--format", "json", "--output", str(out_file)]) == 0
+    assert out_file.read_text() == "[]\n"
+    assert b"0 signatures exported" in capsysbinary.readouterr().err
+    assert main(["export", "nowhere"]) == 1

@@ -1,8 +1,8 @@
-"""organisers: accounts, one-time links, sessions, campaign roles
+"""organisers: accounts, one-time links, sessions, two-factor, campaign roles, audit log
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 11:37:35.851507
+Create Date: 2026-11-23 11:45:44.559661
 """
 
 from collections.abc import Sequence
@@ -26,9 +26,27 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('totp_secret', sa.String(length=64), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organisers')),
     sa.UniqueConstraint('email_hash', name=op.f('uq_organisers_email_hash'))
     )
+    op.create_table('audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+    sa.Column('organiser_id', sa.Integer(), nullable=True),
+    sa.Column('actor', sa.String(length=100), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_audit_log_campaign_id_campaigns'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['organiser_id'], ['organisers.id'], name=op.f('fk_audit_log_organiser_id_organisers'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    )
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_log_campaign_time', ['campaign_id', 'created_at'], unique=False)
+
     op.create_table('campaign_organisers',
     sa.Column('campaign_id', sa.Integer(), nullable=False),
     sa.Column('organiser_id', sa.Integer(), nullable=False),
@@ -85,5 +103,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_campaign_organisers_organiser_id'))
 
     op.drop_table('campaign_organisers')
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_campaign_time')
+
+    op.drop_table('audit_log')
     op.drop_table('organisers')
     # ### end Alembic commands ###

@@ -11,9 +11,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 from litestar.response import Redirect
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import counts, organisers, outbox, tokens
+from petition import i18n, organisers, outbox, tokens, totp
 from petition.forms import clean_email
 from petition.i18n import _
 from petition.models import Organiser
@@ -54,9 +55,10 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
     account, client_key = guard.keys(tokens.email_hash(services.secret, email), client)
     if guard.blocked(account, client_key):
         return _login_refused(request, services, "throttled", 429)
+    given = organisers.Credentials(email, password, str(form.get("code", "")))
     async with services.transaction() as session:
         organiser = await organisers.authenticate(
-            session, services.passwords, secret=services.secret, email=email, password=password
+            session, services.passwords, secret=services.secret, given=given, now=services.clock()
         )
         cookie = (
             await organisers.open_session(session, organiser, services.clock())
@@ -180,17 +182,6 @@ async def _queue_reset_mail(
     )
 
 
-@get("/dashboard", dependencies={"organiser": Provide(current_organiser)})
-async def dashboard(
-    request: AnyRequest, services: ServicesDep, organiser: NamedDependency[Organiser]
-) -> Response[str]:
-    async with services.transaction() as session:
-        mine = await organisers.campaigns_of(session, organiser)
-        totals = await counts.confirmed_by_campaign(session)
-    context = {"organiser": organiser, "campaigns": mine, "totals": totals}
-    return render(request, services, "organiser/dashboard.html", context, headers=PRIVATE)
-
-
 def _session_cookie(services: Services, value: str, max_age: int | None = None) -> Cookie:
     return Cookie(
         key=services.session_cookie,
@@ -220,3 +211,45 @@ def _login_refused(
 
 def _reset_context(services: Services, *, sent: bool) -> dict[str, object]:
     return {"sent": sent, "minutes": services.settings.password_reset_minutes}
+
+
+@get("/organiser/2fa", dependencies={"organiser": Provide(current_organiser)})
+async def two_factor_page(
+    request: AnyRequest, services: ServicesDep, organiser: NamedDependency[Organiser]
+) -> Response[str]:
+    return _two_factor(request, services, organiser, totp.new_secret(), error=False)
+
+
+@post("/organiser/2fa", dependencies={"organiser": Provide(current_organiser)})
+async def enable_two_factor(
+    request: AnyRequest, services: ServicesDep, organiser: NamedDependency[Organiser]
+) -> Response[Any]:
+    """The secret comes back from the page that showed it; only a matching code saves it."""
+    form = await request.form()
+    secret = str(form.get("secret", ""))
+    async with services.transaction() as session:
+        enabled = organiser.totp_secret is None and await organisers.enable_2fa(
+            session, organiser, secret, str(form.get("code", "")), services.clock()
+        )
+    if not enabled:
+        return _two_factor(request, services, organiser, secret, error=True)
+    return Redirect("/dashboard", status_code=303)
+
+
+def _two_factor(
+    request: AnyRequest, services: Services, organiser: Organiser, secret: str, *, error: bool
+) -> Response[str]:
+    issuer = services.settings.public_url.split("://", 1)[1]
+    uri = totp.provisioning_uri(secret, organiser.name, issuer)
+    with i18n.using(services.catalogs, locale_of(request)):
+        title = i18n.gettext("QR code for your authenticator app")
+    context = {
+        "enabled": organiser.totp_secret is not None,
+        "secret": secret,
+        "qr": Markup(totp.qr_svg(uri, title)),  # noqa: S704  # SVG built by segno from our own URI
+        "error": error,
+    }
+    status = 422 if error else 200
+    return render(
+        request, services, "organiser/two_factor.html", context, status_code=status, headers=PRIVATE
+    )

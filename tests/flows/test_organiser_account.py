@@ -12,6 +12,7 @@ from petition import organisers
 from petition.db import SessionFactory
 from petition.models import Campaign, Role
 from petition.settings import Settings
+from tests.support.accounts import login
 from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of
 from tests.support.server import LiveServer
@@ -44,14 +45,6 @@ async def _choose(
     assert page.status_code == 200, page.text
     form = {"_csrf_token": csrf_of(page), "password": password, "password_again": again or password}
     return await browser.post(path, data=form)
-
-
-async def _login(browser: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    page = await browser.get("/organiser/login")
-    return await browser.post(
-        "/organiser/login",
-        data={"_csrf_token": csrf_of(page), "email": email, "password": password},
-    )
 
 
 def _without_csrf(html: str) -> str:
@@ -88,7 +81,7 @@ async def test_invited_organiser_sets_a_password_signs_in_sees_her_campaign_and_
         assert chosen.status_code == 303
         assert (await browser.get(path)).status_code == 410  # single use
 
-        signed_in = await _login(browser, EMAIL, PASSWORD)
+        signed_in = await login(browser, EMAIL, PASSWORD)
         assert signed_in.status_code == 303
         cookie = signed_in.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -106,8 +99,8 @@ async def test_failed_login_answers_alike_for_unknown_and_known_accounts(
     server: LiveServer,
 ) -> None:
     async with server.client() as browser:
-        wrong_password = await _login(browser, EMAIL, "not her password at all")
-        unknown = await _login(browser, "nobody@collectif-sante.org", "not her password at all")
+        wrong_password = await login(browser, EMAIL, "not her password at all")
+        unknown = await login(browser, "nobody@collectif-sante.org", "not her password at all")
     assert wrong_password.status_code == unknown.status_code == 400
     assert _without_csrf(wrong_password.text) == _without_csrf(unknown.text)
     assert "Adresse ou mot de passe incorrect" in unknown.text
@@ -116,8 +109,8 @@ async def test_failed_login_answers_alike_for_unknown_and_known_accounts(
 @pytest.mark.usefixtures("claire")
 async def test_each_login_gets_a_new_session_id(server: LiveServer) -> None:
     async with server.client() as first, server.client() as second:
-        one = (await _login(first, EMAIL, PASSWORD)).cookies.get("organiser")
-        two = (await _login(second, EMAIL, PASSWORD)).cookies.get("organiser")
+        one = (await login(first, EMAIL, PASSWORD)).cookies.get("organiser")
+        two = (await login(second, EMAIL, PASSWORD)).cookies.get("organiser")
     assert one and two and one != two
 
 
@@ -127,23 +120,23 @@ async def test_guessing_is_throttled_per_account_and_other_accounts_are_unaffect
 ) -> None:
     async with server.client() as browser:
         for _ in range(5):
-            assert (await _login(browser, EMAIL, "a wrong guess, again")).status_code == 400
-        throttled = await _login(browser, EMAIL, PASSWORD)  # even the right password now waits
+            assert (await login(browser, EMAIL, "a wrong guess, again")).status_code == 400
+        throttled = await login(browser, EMAIL, PASSWORD)  # even the right password now waits
         assert throttled.status_code == 429
         assert "Trop de tentatives" in throttled.text
-        other = await _login(browser, "someone.else@example.org", "whatever it is")
+        other = await login(browser, "someone.else@example.org", "whatever it is")
         assert other.status_code == 400
         clock.advance(minutes=16)
-        assert (await _login(browser, EMAIL, PASSWORD)).status_code == 303
+        assert (await login(browser, EMAIL, PASSWORD)).status_code == 303
 
 
 async def test_guessing_from_one_client_across_accounts_is_throttled(server: LiveServer) -> None:
     async with server.client() as browser:
         for n in range(20):
             assert (
-                await _login(browser, f"user{n}@example.org", "guess guess guess")
+                await login(browser, f"user{n}@example.org", "guess guess guess")
             ).status_code == 400
-        assert (await _login(browser, "user99@example.org", "guess guess guess")).status_code == 429
+        assert (await login(browser, "user99@example.org", "guess guess guess")).status_code == 429
 
 
 @pytest.mark.usefixtures("claire")
@@ -151,13 +144,13 @@ async def test_sessions_end_when_idle_and_when_too_old(
     server: LiveServer, clock: FakeClock
 ) -> None:
     async with server.client() as browser:
-        await _login(browser, EMAIL, PASSWORD)
+        await login(browser, EMAIL, PASSWORD)
         clock.advance(minutes=29)
         assert (await browser.get("/dashboard")).status_code == 200
         clock.advance(minutes=31)
         assert (await browser.get("/dashboard")).status_code == 303  # idle too long
 
-        await _login(browser, EMAIL, PASSWORD)
+        await login(browser, EMAIL, PASSWORD)
         for _ in range(26):  # active every 28 minutes, for 12 hours and more
             clock.advance(minutes=28)
             answer = await browser.get("/dashboard")
@@ -167,7 +160,7 @@ async def test_sessions_end_when_idle_and_when_too_old(
 @pytest.mark.usefixtures("claire")
 async def test_password_reset_by_mail(server: LiveServer, smtp: SmtpSink, clock: FakeClock) -> None:
     async with server.client() as browser, server.client() as old_browser:
-        await _login(old_browser, EMAIL, PASSWORD)
+        await login(old_browser, EMAIL, PASSWORD)
         page = await browser.get("/organiser/reset")
         known = await browser.post(
             "/organiser/reset", data={"_csrf_token": csrf_of(page), "email": EMAIL}
@@ -187,8 +180,8 @@ async def test_password_reset_by_mail(server: LiveServer, smtp: SmtpSink, clock:
         assert (await _choose(browser, link.group(1), "a brand new passphrase")).status_code == 303
 
         assert (await old_browser.get("/dashboard")).status_code == 303  # old sessions closed
-        assert (await _login(browser, EMAIL, PASSWORD)).status_code == 400
-        assert (await _login(browser, EMAIL, "a brand new passphrase")).status_code == 303
+        assert (await login(browser, EMAIL, PASSWORD)).status_code == 400
+        assert (await login(browser, EMAIL, "a brand new passphrase")).status_code == 303
 
 
 @pytest.mark.usefixtures("claire")

@@ -1,0 +1,168 @@
+"""Organisers export verified lists: only theirs, only with the right role, always audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import httpx
+import pyotp
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from petition.db import SessionFactory
+from petition.models import AuditEntry, Campaign, Role, SignatureStatus
+from petition.settings import Settings
+from tests.support import factories
+from tests.support.accounts import login
+from tests.support.clock import FakeClock
+from tests.support.journey import csrf_of, make_campaign
+from tests.support.server import LiveServer
+
+PASSWORD = "une phrase de passe assez longue"
+OWNER = "owner@collectif-sante.org"
+VIEWER = "viewer@collectif-sante.org"
+TOTP = pyotp.random_base32()
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    return PasswordHasher().hash(PASSWORD)
+
+
+@pytest.fixture
+async def team(
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+) -> None:
+    secret = settings.load_secret_key()
+    for email, role, name in ((OWNER, Role.OWNER, "Claire"), (VIEWER, Role.VIEWER, "Vic")):
+        await factories.organiser_with_role(
+            sessions, secret, campaign, role,
+            email=email, name=name, password_hash=password_hash, now=clock(), totp_secret=TOTP,
+        )  # fmt: skip
+    day = timedelta(days=1)
+    confirmed, pending = SignatureStatus.CONFIRMED, SignatureStatus.PENDING
+    await factories.signature(
+        sessions, campaign, status=confirmed, at=clock() - 2 * day,
+        first_name="Ada", last_name="Lovelace",
+    )  # fmt: skip
+    await factories.signature(
+        sessions, campaign, status=confirmed, at=clock(),
+        first_name="=cmd|' /C calc'!A0", last_name="Injection", organisation="@SUM(1+1)",
+    )  # fmt: skip
+    await factories.signature(
+        sessions, campaign, status=pending, at=clock(), first_name="Pending", last_name="Person"
+    )
+
+
+def _code(clock: FakeClock) -> str:
+    return pyotp.TOTP(TOTP).at(clock())
+
+
+async def _export(
+    browser: httpx.AsyncClient, slug: str = "mission-sante", **fields: str
+) -> httpx.Response:
+    token = csrf_of(await browser.get("/organiser/login"))  # the browser's token, as any form has
+    return await browser.post(f"/dashboard/c/{slug}/export", data={"_csrf_token": token, **fields})
+
+
+@pytest.mark.usefixtures("team")
+async def test_csv_export_lists_confirmed_signatures_with_formulas_neutralised_and_is_audited(
+    server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        assert (await login(browser, OWNER, PASSWORD, _code(clock))).status_code == 303
+        answer = await _export(browser, format="csv")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    disposition = answer.headers["content-disposition"]
+    assert f'filename="mission-sante-signatures-{clock():%Y%m%d-%H%M%S}.csv"' in disposition
+    assert answer.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:2] == ["Prénom", "Nom"]
+    names = {(r[0], r[1], r[3]) for r in rows[1:]}
+    assert names == {
+        ("Ada", "Lovelace", "CHU de Lyon"),
+        ("'=cmd|' /C calc'!A0", "Injection", "'@SUM(1+1)"),
+    }
+    async with sessions() as session:
+        [entry] = (await session.execute(select(AuditEntry))).scalars().all()
+    assert (entry.actor, entry.action, entry.rows) == ("Claire", "export", 2)
+    assert entry.details["format"] == "csv" and entry.details["status"] == "confirmed"
+
+
+@pytest.mark.usefixtures("team")
+async def test_ods_and_json_exports_open_and_hold_the_same_rows(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        ods = await _export(browser, format="ods")
+        as_json = await _export(browser, format="json")
+    assert ods.headers["content-type"] == "application/vnd.oasis.opendocument.spreadsheet"
+    with zipfile.ZipFile(io.BytesIO(ods.content)) as archive:
+        assert archive.namelist()[0] == "mimetype"
+        content = ElementTree.fromstring(archive.read("content.xml"))  # noqa: S314  # our own output
+    texts = [p.text for p in content.iter("{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p")]
+    assert "Lovelace" in texts and "=cmd|' /C calc'!A0" in texts  # a text cell: never evaluated
+    people = json.loads(as_json.content)
+    assert sorted(p["last_name"] for p in people) == ["Injection", "Lovelace"]
+
+
+@pytest.mark.usefixtures("team")
+async def test_date_range_and_status_filters(server: LiveServer, clock: FakeClock) -> None:
+    today = clock().date().isoformat()
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        recent = json.loads((await _export(browser, format="json", since=today)).content)
+        pending = json.loads((await _export(browser, format="json", status="pending")).content)
+        bad = await _export(browser, format="json", since="not a date")
+    assert [p["last_name"] for p in recent] == ["Injection"]
+    assert [p["last_name"] for p in pending] == ["Person"]
+    assert bad.status_code == 403
+
+
+@pytest.mark.usefixtures("team")
+async def test_a_viewer_sees_counts_but_no_names(
+    server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, VIEWER, PASSWORD, _code(clock))
+        page = await browser.get("/dashboard/c/mission-sante")
+        refused = await _export(browser, format="csv")
+    assert page.status_code == 200
+    assert 'data-status="confirmed">2<' in page.text
+    assert "Lovelace" not in page.text and "/export" not in page.text
+    assert refused.status_code == 403
+    async with sessions() as session:
+        assert (await session.execute(select(AuditEntry))).first() is None
+
+
+@pytest.mark.usefixtures("team")
+async def test_another_campaigns_organiser_reaches_nothing(
+    server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    await make_campaign(sessions, clock, slug="autre-campagne")
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        page = await browser.get("/dashboard/c/autre-campagne")
+        export = await _export(browser, slug="autre-campagne", format="csv")
+        board = await browser.get("/dashboard")
+    assert page.status_code == 404
+    assert export.status_code == 404
+    assert "autre-campagne" not in board.text
+
+
+async def test_exports_refused_without_csrf_or_signed_out(server: LiveServer) -> None:
+    async with server.client() as browser:
+        anonymous = await browser.post("/dashboard/c/mission-sante/export", data={"format": "csv"})
+    assert anonymous.status_code == 403  # no CSRF token: refused before anything else
