@@ -103,6 +103,10 @@ def create_app(
             dashboard.home,
             dashboard.campaign_page,
             dashboard.export,
+            dashboard.signatures,
+            dashboard.act_on_signatures,
+            dashboard.rule_preview,
+            dashboard.apply_rule,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", cache_control=None
             ),

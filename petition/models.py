@@ -62,6 +62,7 @@ class SignatureStatus(enum.StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
     WITHDRAWN = "withdrawn"
+    INVALIDATED = "invalidated"  # by an organiser, with a reason; can be restored
 
 
 class Publication(enum.StrEnum):
@@ -150,6 +151,10 @@ class Signature(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Only the part after the @, for moderation by domain; erased with the rest on withdrawal.
+    email_domain: Mapped[str | None] = mapped_column(String(253))
+    invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invalidation_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class SignatureToken(Base):

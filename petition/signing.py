@@ -106,6 +106,7 @@ async def _insert_pending(
         last_name=form.last_name,
         role=form.role,
         organisation=form.organisation,
+        email_domain=form.email.rpartition("@")[2],
         publication=form.publication,
         locale=locale,
         consent_version=CONSENT_VERSION,
@@ -235,24 +236,29 @@ async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarg
     """Withdraw a signature: uncount it and erase everything personal, keeping a bare tombstone."""
     target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
     signature_id = target.signature.id
-    result = await session.execute(
+    # Lock the row first (the lock order of confirm too), and read the status it had.
+    locked = await session.execute(
+        select(Signature.status).where(Signature.id == signature_id).with_for_update()
+    )
+    previous = locked.scalar_one()
+    if previous is SignatureStatus.WITHDRAWN:
+        raise UsedLink
+    await session.execute(
         update(Signature)
-        .where(Signature.id == signature_id, Signature.status != SignatureStatus.WITHDRAWN)
+        .where(Signature.id == signature_id)
         .values(
             status=SignatureStatus.WITHDRAWN,
             withdrawn_at=now,
             email_hash=None,
+            email_domain=None,
             first_name=None,
             last_name=None,
             role=None,
             organisation=None,
+            invalidation_reason=None,
         )
-        .returning(Signature.confirmed_at)
     )
-    row = result.first()
-    if row is None:
-        raise UsedLink
-    if row[0] is not None:
+    if previous is SignatureStatus.CONFIRMED:  # an invalidated one was uncounted already
         await counts.add(session, target.campaign.id, -1)
     await session.execute(delete(SignatureToken).where(SignatureToken.signature_id == signature_id))
     await outbox.discard_unsent(session, signature_id)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +17,7 @@ from petition import migrate
 from petition.db import SessionFactory, create_engine, create_session_factory
 from petition.models import Base, Campaign
 from petition.settings import Settings
+from tests.support.accounts import PASSWORD
 from tests.support.clock import FakeClock
 from tests.support.journey import make_campaign
 from tests.support.server import LiveServer, serve
@@ -167,6 +169,12 @@ async def server(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServ
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> SessionFactory:
     return create_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """argon2id of tests.support.accounts.PASSWORD, computed once: hashing is slow on purpose."""
+    return PasswordHasher().hash(PASSWORD)
 
 
 @pytest.fixture

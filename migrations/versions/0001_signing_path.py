@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_table('signatures',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('pending', 'confirmed', 'withdrawn', name='signature_status', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'confirmed', 'withdrawn', 'invalidated', name='signature_status', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('email_hash', sa.String(length=64), nullable=True),
     sa.Column('first_name', sa.String(length=100), nullable=True),
     sa.Column('last_name', sa.String(length=100), nullable=True),

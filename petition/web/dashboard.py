@@ -8,13 +8,14 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import FromPath
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, exports, i18n, organisers
+from petition import campaigns, counts, exports, i18n, moderation, organisers
+from petition.forms import clean_text
 from petition.i18n import _
 from petition.models import AuditEntry, Campaign, Organiser, Role, Signature, SignatureStatus
 from petition.web.deps import ServicesDep
@@ -154,3 +155,134 @@ def _day(value: object, tz: str, *, next_day: bool = False) -> datetime | None:
         return None
     day = date.fromisoformat(str(value)) + timedelta(days=1 if next_day else 0)
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
+
+
+@get("/dashboard/c/{slug:str}/signatures", dependencies=SIGNED_IN)
+async def signatures(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[str]:
+    query = request.query_params
+    status = _status_or_none(query.get("status"))
+    text = str(query.get("q", ""))[:100]
+    async with services.transaction() as session:
+        campaign = await _named_lists_campaign(session, organiser, slug)
+        page = await moderation.search(
+            session, campaign, text=text, status=status, page=_int(query.get("page"), 1)
+        )
+    context = {
+        "campaign": campaign,
+        "page": page,
+        "q": text,
+        "status": status.value if status else "",
+    }
+    return render(request, services, "organiser/signatures.html", context, headers=PRIVATE)
+
+
+@post("/dashboard/c/{slug:str}/signatures/{action:str}", dependencies=SIGNED_IN)
+async def act_on_signatures(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+    action: FromPath[str],
+) -> Response[Any]:
+    """Invalidate (with a reason) or restore the ticked signatures."""
+    form = await request.form()
+    ids = tuple(_int(value, 0) for value in form.getall("id", [])[:MAX_TICKED])
+    reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
+    if action not in {"invalidate", "restore"} or not ids or problem:
+        raise ValidationException
+    async with services.transaction() as session:
+        campaign = await _named_lists_campaign(session, organiser, slug)
+        rule = moderation.Rule(ids=ids)
+        if action == "invalidate":
+            await moderation.invalidate(
+                session, campaign, rule, reason, organiser, services.clock()
+            )
+        else:
+            await moderation.restore(session, campaign, rule, organiser, services.clock())
+    return Redirect(f"/dashboard/c/{slug}/signatures", status_code=303)
+
+
+@get("/dashboard/c/{slug:str}/moderate", dependencies=SIGNED_IN)
+async def rule_preview(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[str]:
+    """Shows how many signatures a rule matches; changes nothing."""
+    rule = _rule(request.query_params, services.settings.timezone)
+    async with services.transaction() as session:
+        campaign = await _named_lists_campaign(session, organiser, slug)
+        matched = (
+            await moderation.preview(session, campaign, rule)
+            if rule and not rule.is_empty()
+            else None
+        )
+    context = {
+        "campaign": campaign,
+        "rule": rule,
+        "matched": matched,
+        "fields": dict(request.query_params),
+    }
+    return render(request, services, "organiser/moderate.html", context, headers=PRIVATE)
+
+
+@post("/dashboard/c/{slug:str}/moderate", dependencies=SIGNED_IN)
+async def apply_rule(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[Any]:
+    form = await request.form()
+    rule = _rule(form, services.settings.timezone)
+    reason, problem = clean_text(str(form.get("reason", "")), 200, required=True)
+    if rule is None or rule.is_empty() or problem:
+        raise ValidationException
+    async with services.transaction() as session:
+        campaign = await _named_lists_campaign(session, organiser, slug)
+        await moderation.invalidate(session, campaign, rule, reason, organiser, services.clock())
+    return Redirect(f"/dashboard/c/{slug}", status_code=303)
+
+
+MAX_TICKED = 500
+
+
+async def _named_lists_campaign(session: AsyncSession, organiser: Organiser, slug: str) -> Campaign:
+    """A campaign whose names this organiser may see: owners and editors only."""
+    campaign, role = await _campaign_for(session, organiser, slug)
+    if role not in NAMED_LIST_ROLES:
+        raise PermissionDeniedException
+    return campaign
+
+
+def _rule(values: Any, tz: str) -> moderation.Rule | None:
+    try:
+        return moderation.Rule(
+            name=str(values.get("name") or "")[:100],
+            organisation=str(values.get("organisation") or "")[:200],
+            email_domain=str(values.get("email_domain") or "")[:253],
+            since=_day(values.get("since"), tz),
+            until=_day(values.get("until"), tz, next_day=True),
+        )
+    except ValueError:
+        return None
+
+
+def _status_or_none(value: object) -> SignatureStatus | None:
+    try:
+        return SignatureStatus(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _int(value: object, default: int) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return default

@@ -12,27 +12,20 @@ from xml.etree import ElementTree
 import httpx
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from petition.db import SessionFactory
 from petition.models import AuditEntry, Campaign, Role, SignatureStatus
 from petition.settings import Settings
 from tests.support import factories
-from tests.support.accounts import login
+from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of, make_campaign
 from tests.support.server import LiveServer
 
-PASSWORD = "une phrase de passe assez longue"
 OWNER = "owner@collectif-sante.org"
 VIEWER = "viewer@collectif-sante.org"
 TOTP = pyotp.random_base32()
-
-
-@pytest.fixture(scope="module")
-def password_hash() -> str:
-    return PasswordHasher().hash(PASSWORD)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import httpx
 
 from tests.support.journey import csrf_of
 
+PASSWORD = "une phrase de passe assez longue"
+
 
 async def login(
     browser: httpx.AsyncClient, email: str, password: str, code: str = ""

@@ -40,6 +40,7 @@ async def signature(
         last_name=last_name,
         role=role,
         organisation=organisation,
+        email_domain=address.rpartition("@")[2].lower(),
         publication=Publication.NAME,
         locale="fr",
         consent_version="test",
