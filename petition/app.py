@@ -25,7 +25,7 @@ from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
-from petition.web import dashboard, organiser, public
+from petition.web import campaign_edit, dashboard, organiser, public
 from petition.web.deps import LoginGuard, Services
 from petition.web.pages import render
 
@@ -100,6 +100,10 @@ def create_app(
             organiser.request_reset,
             organiser.two_factor_page,
             organiser.enable_two_factor,
+            campaign_edit.new_page,
+            campaign_edit.create,
+            campaign_edit.edit_page,
+            campaign_edit.edit,
             dashboard.home,
             dashboard.campaign_page,
             dashboard.export,
@@ -107,6 +111,7 @@ def create_app(
             dashboard.act_on_signatures,
             dashboard.rule_preview,
             dashboard.apply_rule,
+            campaign_edit.open_or_close,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", cache_control=None
             ),

@@ -42,6 +42,7 @@ class CampaignSpec:
     closes: date | None
     body_markdown: str
     required_fields: tuple[str, ...] = ()
+    opens: date | None = None
 
 
 def parse_campaign_file(text: str) -> CampaignSpec:
@@ -55,7 +56,7 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         raise CampaignFileError(f"front matter is not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):
         raise CampaignFileError("front matter must be a mapping of keys to values")
-    unknown = set(meta) - {"slug", "title", "kind", "goal", "closes", "required"}
+    unknown = set(meta) - {"slug", "title", "kind", "goal", "opens", "closes", "required"}
     if unknown:
         raise CampaignFileError(f"unknown front matter keys: {', '.join(sorted(unknown))}")
     return CampaignSpec(
@@ -63,7 +64,8 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         title=_title(meta.get("title")),
         kind=_kind(meta.get("kind", "petition")),
         goal=_goal(meta.get("goal")),
-        closes=_closes(meta.get("closes")),
+        closes=_date(meta.get("closes"), "closes"),
+        opens=_date(meta.get("opens"), "opens"),
         body_markdown=match.group(2).strip(),
         required_fields=_required(meta.get("required", [])),
     )
@@ -84,21 +86,36 @@ def render_markdown(markdown: str) -> str:
 async def create(session: AsyncSession, spec: CampaignSpec, *, now: datetime, tz: str) -> Campaign:
     if await get_by_slug(session, spec.slug) is not None:
         raise SlugTaken(spec.slug)
-    campaign = Campaign(
-        slug=spec.slug,
-        kind=spec.kind,
-        title=spec.title,
-        body_markdown=spec.body_markdown,
-        body_html=render_markdown(spec.body_markdown),
-        goal=spec.goal,
-        closes_at=closing_instant(spec.closes, tz) if spec.closes else None,
-        required_fields=list(spec.required_fields),
-        created_at=now,
-    )
+    campaign = Campaign(slug=spec.slug, created_at=now)
+    apply(campaign, spec, tz)
     session.add(campaign)
     await session.flush()
     await counts.create_shards(session, campaign.id)
     return campaign
+
+
+def apply(campaign: Campaign, spec: CampaignSpec, tz: str) -> None:
+    """Give a campaign everything a spec says, except its slug (links to it must keep working)."""
+    campaign.kind = spec.kind
+    campaign.title = spec.title
+    campaign.body_markdown = spec.body_markdown
+    campaign.body_html = render_markdown(spec.body_markdown)
+    campaign.goal = spec.goal
+    campaign.opens_at = opening_instant(spec.opens, tz) if spec.opens else None
+    campaign.closes_at = closing_instant(spec.closes, tz) if spec.closes else None
+    campaign.required_fields = list(spec.required_fields)
+
+
+def close_now(campaign: Campaign, now: datetime) -> None:
+    campaign.closes_at = now
+
+
+def reopen(campaign: Campaign, closes: date | None, tz: str) -> None:
+    campaign.closes_at = closing_instant(closes, tz) if closes else None
+
+
+def opening_instant(opens: date, tz: str) -> datetime:
+    return datetime.combine(opens, time.min, tzinfo=ZoneInfo(tz))
 
 
 def closing_instant(closes: date, tz: str) -> datetime:
@@ -152,7 +169,7 @@ def _goal(value: object) -> int | None:
     return value
 
 
-def _closes(value: object) -> date | None:
+def _date(value: object, key: str) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -162,7 +179,7 @@ def _closes(value: object) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise CampaignFileError("closes must be a date such as 2027-03-31") from None
+        raise CampaignFileError(f"{key} must be a date such as 2027-03-31") from None
 
 
 def _required(value: object) -> tuple[str, ...]:
@@ -171,3 +188,12 @@ def _required(value: object) -> tuple[str, ...]:
             f"required lists fields among: {', '.join(sorted(OPTIONAL_FIELDS))}"
         )
     return tuple(str(item) for item in value)
+
+
+def local_day(instant: datetime, tz: str) -> str:
+    return instant.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def last_local_day(closes_at: datetime, tz: str) -> str:
+    """The last day a campaign is open, as the organiser typed it (closes_at is midnight after)."""
+    return (closes_at.astimezone(ZoneInfo(tz)) - timedelta(seconds=1)).date().isoformat()

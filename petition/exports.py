@@ -17,8 +17,9 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import audit
 from petition.db import SessionFactory
-from petition.models import AuditEntry, Campaign, Organiser, Signature, SignatureStatus
+from petition.models import Campaign, Organiser, Signature, SignatureStatus
 from petition.ods import stream_ods
 
 FORMATS = ("csv", "ods", "json")
@@ -89,18 +90,8 @@ async def record(
         select(func.count()).select_from(_query(campaign, filters).subquery())
     )
     rows = int(counted.scalar_one())
-    session.add(
-        AuditEntry(
-            campaign_id=campaign.id,
-            organiser_id=organiser.id if organiser else None,
-            actor=organiser.name if organiser else "command line",
-            action="export",
-            details={"format": fmt, **filters.describe()},
-            rows=rows,
-            created_at=now,
-        )
-    )
-    await session.flush()
+    details = {"format": fmt, **filters.describe()}
+    await audit.record(session, campaign, organiser, "export", details, rows, now)
     return rows
 
 

@@ -106,13 +106,17 @@ class Campaign(Base):
     # Rendered and sanitised once, when the text is saved, so page views do no Markdown work.
     body_html: Mapped[str] = mapped_column(Text)
     goal: Mapped[int | None] = mapped_column(Integer)
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Optional fields the organiser makes mandatory ("role", "organisation").
     required_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    def has_opened(self, now: datetime) -> bool:
+        return self.opens_at is None or now >= self.opens_at
+
     def is_open(self, now: datetime) -> bool:
-        return self.closes_at is None or now < self.closes_at
+        return self.has_opened(now) and (self.closes_at is None or now < self.closes_at)
 
 
 class CounterShard(Base):

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import counts
-from petition.models import AuditEntry, Campaign, Organiser, Signature, SignatureStatus
+from petition import audit, counts
+from petition.models import Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 50
 _LIVE = (SignatureStatus.PENDING, SignatureStatus.CONFIRMED)
@@ -146,7 +146,7 @@ async def invalidate(
     uncounted = sum(1 for (confirmed_at,) in changed if confirmed_at is not None)
     if uncounted:
         await counts.add(session, campaign.id, -uncounted)
-    await _audit(
+    await audit.record(
         session,
         campaign,
         organiser,
@@ -179,31 +179,8 @@ async def restore(
     total = recounted + len(pending.all())
     if recounted:
         await counts.add(session, campaign.id, recounted)
-    await _audit(session, campaign, organiser, "restore", rule.describe(), total, now)
+    await audit.record(session, campaign, organiser, "restore", rule.describe(), total, now)
     return total
-
-
-async def _audit(
-    session: AsyncSession,
-    campaign: Campaign,
-    organiser: Organiser,
-    action: str,
-    details: dict[str, object],
-    rows: int,
-    now: datetime,
-) -> None:
-    session.add(
-        AuditEntry(
-            campaign_id=campaign.id,
-            organiser_id=organiser.id,
-            actor=organiser.name,
-            action=action,
-            details=details,
-            rows=rows,
-            created_at=now,
-        )
-    )
-    await session.flush()
 
 
 def _escape_like(text: str) -> str:

@@ -7,24 +7,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, exports, i18n, moderation, organisers
+from petition import audit, counts, exports, i18n, moderation, organisers
 from petition.forms import clean_text
 from petition.i18n import _
-from petition.models import AuditEntry, Campaign, Organiser, Role, Signature, SignatureStatus
+from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
+from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import ServicesDep
-from petition.web.organiser import current_organiser
 from petition.web.pages import PRIVATE, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
-SIGNED_IN = {"organiser": Provide(current_organiser)}
-NAMED_LIST_ROLES = frozenset({Role.OWNER, Role.EDITOR})
 
 
 @get("/dashboard", dependencies=SIGNED_IN)
@@ -46,17 +44,18 @@ async def campaign_page(
     slug: FromPath[str],
 ) -> Response[str]:
     async with services.transaction() as session:
-        campaign, role = await _campaign_for(session, organiser, slug)
+        campaign, role = await campaign_for(session, organiser, slug)
         by_status = await _counts_by_status(session, campaign)
-        audit = await _audit(session, campaign) if role is Role.OWNER else []
+        entries = await audit.latest(session, campaign) if role is Role.OWNER else []
     context = {
         "organiser": organiser,
         "campaign": campaign,
         "role": role,
+        "is_open": campaign.is_open(services.clock()),
         "by_status": by_status,
-        "can_export": role in NAMED_LIST_ROLES,
+        "can_export": role in EDITORS,
         "needs_2fa": services.settings.exports_require_2fa and organiser.totp_secret is None,
-        "audit": audit,
+        "audit": entries,
     }
     return render(request, services, "organiser/campaign.html", context, headers=PRIVATE)
 
@@ -76,9 +75,7 @@ async def export(
         raise PermissionDeniedException  # only our own form posts here; anything else is refused
     now = services.clock()
     async with services.transaction() as session:
-        campaign, role = await _campaign_for(session, organiser, slug)
-        if role not in NAMED_LIST_ROLES:
-            raise PermissionDeniedException
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         if services.settings.exports_require_2fa and organiser.totp_secret is None:
             raise PermissionDeniedException
         await exports.record(session, campaign, organiser, fmt, filters, now)
@@ -105,17 +102,6 @@ HEADER_LABELS = (
 )
 
 
-async def _campaign_for(
-    session: AsyncSession, organiser: Organiser, slug: str
-) -> tuple[Campaign, Role]:
-    """The campaign and the organiser's role on it; 404 when it is not theirs (or not at all)."""
-    campaign = await campaigns.get_by_slug(session, slug)
-    role = await organisers.role_on(session, organiser, campaign) if campaign else None
-    if campaign is None or role is None:
-        raise NotFoundException
-    return campaign, role
-
-
 async def _counts_by_status(session: AsyncSession, campaign: Campaign) -> dict[str, int]:
     # Counting rows is fine here: a few organisers look, not the public.
     result = await session.execute(
@@ -125,16 +111,6 @@ async def _counts_by_status(session: AsyncSession, campaign: Campaign) -> dict[s
     )
     found = {status.value: int(n) for status, n in result.all()}
     return {status.value: found.get(status.value, 0) for status in SignatureStatus}
-
-
-async def _audit(session: AsyncSession, campaign: Campaign) -> list[AuditEntry]:
-    result = await session.execute(
-        select(AuditEntry)
-        .where(AuditEntry.campaign_id == campaign.id)
-        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
-        .limit(100)
-    )
-    return list(result.scalars())
 
 
 def _filters(form: Any, tz: str) -> exports.ExportFilter | None:
@@ -168,7 +144,7 @@ async def signatures(
     status = _status_or_none(query.get("status"))
     text = str(query.get("q", ""))[:100]
     async with services.transaction() as session:
-        campaign = await _named_lists_campaign(session, organiser, slug)
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         page = await moderation.search(
             session, campaign, text=text, status=status, page=_int(query.get("page"), 1)
         )
@@ -196,7 +172,7 @@ async def act_on_signatures(
     if action not in {"invalidate", "restore"} or not ids or problem:
         raise ValidationException
     async with services.transaction() as session:
-        campaign = await _named_lists_campaign(session, organiser, slug)
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         rule = moderation.Rule(ids=ids)
         if action == "invalidate":
             await moderation.invalidate(
@@ -217,7 +193,7 @@ async def rule_preview(
     """Shows how many signatures a rule matches; changes nothing."""
     rule = _rule(request.query_params, services.settings.timezone)
     async with services.transaction() as session:
-        campaign = await _named_lists_campaign(session, organiser, slug)
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         matched = (
             await moderation.preview(session, campaign, rule)
             if rule and not rule.is_empty()
@@ -245,20 +221,12 @@ async def apply_rule(
     if rule is None or rule.is_empty() or problem:
         raise ValidationException
     async with services.transaction() as session:
-        campaign = await _named_lists_campaign(session, organiser, slug)
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         await moderation.invalidate(session, campaign, rule, reason, organiser, services.clock())
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 
 
 MAX_TICKED = 500
-
-
-async def _named_lists_campaign(session: AsyncSession, organiser: Organiser, slug: str) -> Campaign:
-    """A campaign whose names this organiser may see: owners and editors only."""
-    campaign, role = await _campaign_for(session, organiser, slug)
-    if role not in NAMED_LIST_ROLES:
-        raise PermissionDeniedException
-    return campaign
 
 
 def _rule(values: Any, tz: str) -> moderation.Rule | None:

@@ -172,6 +172,7 @@ def _campaign_response(
         "campaign": campaign,
         "count": count,
         "is_open": campaign.is_open(services.clock()),
+        "now": services.clock(),
         "form": form or {},
         "errors": errors or {},
         "required": {"first_name", "last_name", "email", *campaign.required_fields},

@@ -1,0 +1,46 @@
+"""The audit log: who did what to a campaign and its signers' data, when, and to how many."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition.models import AuditEntry, Campaign, Organiser
+
+COMMAND_LINE = "command line"
+
+
+async def record(
+    session: AsyncSession,
+    campaign: Campaign,
+    organiser: Organiser | None,
+    action: str,
+    details: dict[str, object],
+    rows: int,
+    now: datetime,
+) -> None:
+    """Write one entry, in the transaction of the action it records."""
+    session.add(
+        AuditEntry(
+            campaign_id=campaign.id,
+            organiser_id=organiser.id if organiser else None,
+            actor=organiser.name if organiser else COMMAND_LINE,
+            action=action,
+            details=details,
+            rows=rows,
+            created_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def latest(session: AsyncSession, campaign: Campaign, limit: int = 100) -> list[AuditEntry]:
+    result = await session.execute(
+        select(AuditEntry)
+        .where(AuditEntry.campaign_id == campaign.id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
