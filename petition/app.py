@@ -25,7 +25,7 @@ from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
-from petition.web import campaign_edit, dashboard, organiser, public
+from petition.web import campaign_edit, dashboard, organiser, public, team
 from petition.web.deps import LoginGuard, Services
 from petition.web.pages import render
 
@@ -112,6 +112,8 @@ def create_app(
             dashboard.rule_preview,
             dashboard.apply_rule,
             campaign_edit.open_or_close,
+            team.add_member,
+            team.change_member,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", cache_control=None
             ),

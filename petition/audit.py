@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ async def record(
     campaign: Campaign,
     organiser: Organiser | None,
     action: str,
-    details: dict[str, object],
+    details: Mapping[str, object],
     rows: int,
     now: datetime,
 ) -> None:
@@ -28,7 +29,7 @@ async def record(
             organiser_id=organiser.id if organiser else None,
             actor=organiser.name if organiser else COMMAND_LINE,
             action=action,
-            details=details,
+            details=dict(details),
             rows=rows,
             created_at=now,
         )

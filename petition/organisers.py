@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import tokens, totp
@@ -243,3 +243,41 @@ async def _claim_step(session: AsyncSession, organiser: Organiser, step: int) ->
         .values(totp_last_step=step)
     )
     return int(getattr(claimed, "rowcount", 0)) == 1
+
+
+class LastOwner(ValueError):
+    """A campaign must keep at least one owner."""
+
+
+async def team(session: AsyncSession, campaign: Campaign) -> list[tuple[Organiser, Role]]:
+    result = await session.execute(
+        select(Organiser, CampaignOrganiser.role)
+        .join(CampaignOrganiser, CampaignOrganiser.organiser_id == Organiser.id)
+        .where(CampaignOrganiser.campaign_id == campaign.id)
+        .order_by(Organiser.name)
+    )
+    return [(organiser, role) for organiser, role in result.all()]
+
+
+async def change_role(
+    session: AsyncSession, campaign: Campaign, organiser_id: int, role: Role | None
+) -> None:
+    """Give another role, or none (`None` removes them from the campaign)."""
+    link = await session.get(CampaignOrganiser, (campaign.id, organiser_id), with_for_update=True)
+    if link is None:
+        return
+    if link.role is Role.OWNER and role is not Role.OWNER:
+        owners = await session.scalar(
+            select(func.count())
+            .select_from(CampaignOrganiser)
+            .where(
+                CampaignOrganiser.campaign_id == campaign.id, CampaignOrganiser.role == Role.OWNER
+            )
+        )
+        if (owners or 0) <= 1:
+            raise LastOwner(campaign.slug)
+    if role is None:
+        await session.delete(link)
+    else:
+        link.role = role
+    await session.flush()

@@ -47,6 +47,7 @@ async def campaign_page(
         campaign, role = await campaign_for(session, organiser, slug)
         by_status = await _counts_by_status(session, campaign)
         entries = await audit.latest(session, campaign) if role is Role.OWNER else []
+        members = await organisers.team(session, campaign) if role is Role.OWNER else []
     context = {
         "organiser": organiser,
         "campaign": campaign,
@@ -56,6 +57,8 @@ async def campaign_page(
         "can_export": role in EDITORS,
         "needs_2fa": services.settings.exports_require_2fa and organiser.totp_secret is None,
         "audit": entries,
+        "team": members,
+        "problem": request.query_params.get("problem"),
     }
     return render(request, services, "organiser/campaign.html", context, headers=PRIVATE)
 

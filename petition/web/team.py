@@ -1,0 +1,117 @@
+"""Owners manage who organises their campaign, and with which role."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import audit, organisers, outbox
+from petition.forms import clean_email, clean_text
+from petition.models import Campaign, Organiser, Role
+from petition.web.access import OWNERS, SIGNED_IN, campaign_for
+from petition.web.deps import Services, ServicesDep
+from petition.web.pages import locale_of
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@post("/dashboard/c/{slug:str}/team/add", dependencies=SIGNED_IN)
+async def add_member(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[Any]:
+    """Add someone by address: an existing organiser gets the role, a new one an invitation."""
+    form = await request.form()
+    email, bad_email = clean_email(str(form.get("email", "")))
+    name, bad_name = clean_text(str(form.get("name", "")), 100, required=True)
+    role = _role(form.get("role"))
+    if bad_email or bad_name or role is None:
+        raise ValidationException
+    async with services.transaction() as session:
+        campaign, _own = await campaign_for(session, organiser, slug, OWNERS)
+        member = await organisers.find(session, secret=services.secret, email=email)
+        if member is None:
+            member = await organisers.add(
+                session, secret=services.secret, email=email, name=name, now=services.clock()
+            )
+            await _invite(session, services, campaign, member, email, locale_of(request), organiser)
+        await organisers.grant(session, member, campaign, role)
+        details = {"member": member.name, "role": role.value}
+        await audit.record(
+            session, campaign, organiser, "add organiser", details, 0, services.clock()
+        )
+    services.sender.wake()
+    return Redirect(f"/dashboard/c/{slug}", status_code=303)
+
+
+@post("/dashboard/c/{slug:str}/team/{member_id:int}", dependencies=SIGNED_IN)
+async def change_member(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+    member_id: FromPath[int],
+) -> Response[Any]:
+    """Change a member's role, or remove them (`role=none`); a campaign keeps one owner."""
+    form = await request.form()
+    wanted = str(form.get("role", ""))
+    role = _role(wanted)
+    if role is None and wanted != "none":
+        raise ValidationException
+    async with services.transaction() as session:
+        campaign, _own = await campaign_for(session, organiser, slug, OWNERS)
+        try:
+            await organisers.change_role(session, campaign, member_id, role)
+        except organisers.LastOwner:
+            return Redirect(f"/dashboard/c/{slug}?problem=last-owner", status_code=303)
+        details = {"member_id": member_id, "role": wanted}
+        await audit.record(
+            session, campaign, organiser, "change organiser", details, 0, services.clock()
+        )
+    return Redirect(f"/dashboard/c/{slug}", status_code=303)
+
+
+async def _invite(
+    session: AsyncSession,
+    services: Services,
+    campaign: Campaign,
+    member: Organiser,
+    email: str,
+    locale: str,
+    inviter: Organiser,
+) -> None:
+    """Mail a new organiser their link to choose a password; the address leaves with the mail."""
+    now = services.clock()
+    days = services.settings.invitation_days
+    token = await organisers.password_link(session, member, now=now, valid_for=timedelta(days=days))
+    context: dict[str, object] = {
+        "name": member.name,
+        "inviter": inviter.name,
+        "campaign_title": campaign.title,
+        "link": f"{services.settings.public_url}/organiser/password/{token}",
+        "days": days,
+    }
+    await outbox.enqueue(
+        session,
+        template="invitation",
+        to=email,
+        recipient_hash=member.email_hash,
+        mail=services.render_mail("invitation", locale, context),
+        now=now,
+    )
+
+
+def _role(value: object) -> Role | None:
+    try:
+        return Role(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,108 @@
+"""An owner invites organisers by mail and changes their roles; a campaign keeps an owner."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from petition.db import SessionFactory
+from petition.models import AuditEntry, Campaign, OutboxMail, Role
+from petition.settings import Settings
+from tests.support import factories
+from tests.support.accounts import PASSWORD, login
+from tests.support.clock import FakeClock
+from tests.support.journey import csrf_of
+from tests.support.server import LiveServer
+from tests.support.smtp import SmtpSink
+
+OWNER = "owner@collectif-sante.org"
+NEWCOMER = "nouvelle@collectif-sante.org"
+BOARD = "/dashboard/c/mission-sante"
+
+
+@pytest.fixture
+async def owner(
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+) -> None:
+    await factories.organiser_with_role(
+        sessions, settings.load_secret_key(), campaign, Role.OWNER,
+        email=OWNER, name="Olga", password_hash=password_hash, now=clock(),
+    )  # fmt: skip
+
+
+async def _post(browser: httpx.AsyncClient, path: str, fields: dict[str, str]) -> httpx.Response:
+    token = csrf_of(await browser.get("/organiser/login"))
+    return await browser.post(path, data={"_csrf_token": token, **fields})
+
+
+@pytest.mark.usefixtures("owner")
+async def test_owner_invites_a_newcomer_who_joins_with_the_given_role(
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
+) -> None:
+    async with server.client() as olga:
+        await login(olga, OWNER, PASSWORD)
+        added = await _post(
+            olga, f"{BOARD}/team/add", {"name": "Nina", "email": NEWCOMER, "role": "viewer"}
+        )
+        assert added.status_code == 303
+        page = await olga.get(BOARD)
+        assert "Nina" in page.text
+    [mail] = await smtp.wait_for(1)
+    assert mail["To"] == NEWCOMER and "Olga" in str(mail.get_body(("plain",)))
+    body = mail.get_body(("plain",))
+    assert body is not None
+    link = re.search(r"(/organiser/password/\S+)", body.get_content())
+    assert link
+    async with server.client() as nina:
+        page = await nina.get(link.group(1))
+        form = {
+            "_csrf_token": csrf_of(page),
+            "password": "nina choisit sa phrase",
+            "password_again": "nina choisit sa phrase",
+        }
+        assert (await nina.post(link.group(1), data=form)).status_code == 303
+        assert (await login(nina, NEWCOMER, "nina choisit sa phrase")).status_code == 303
+        assert (await nina.get(BOARD)).status_code == 200
+        assert (await nina.get(f"{BOARD}/signatures")).status_code == 403  # a viewer sees no names
+    async with sessions() as session:
+        outbox = (await session.execute(select(OutboxMail))).scalars().all()
+        actions = (await session.execute(select(AuditEntry.action))).scalars().all()
+    assert all(m.to_address is None for m in outbox)  # the typed address left with the mail
+    assert actions == ["add organiser"]
+
+
+@pytest.mark.usefixtures("owner")
+async def test_roles_change_and_the_last_owner_stays(
+    server: LiveServer,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+) -> None:
+    editor = await factories.organiser_with_role(
+        sessions, settings.load_secret_key(), campaign, Role.EDITOR,
+        email="ed@collectif-sante.org", name="Ed", password_hash=password_hash, now=clock(),
+    )  # fmt: skip
+    async with server.client() as olga:
+        await login(olga, OWNER, PASSWORD)
+        board = await olga.get(BOARD)
+        olga_id = re.findall(r'/team/(\d+)"', board.text)
+        own_id = next(i for i in olga_id if int(i) != editor.id)
+        refused = await _post(olga, f"{BOARD}/team/{own_id}", {"role": "viewer"})
+        assert "problem=last-owner" in refused.headers["location"]
+        assert (
+            await _post(olga, f"{BOARD}/team/{editor.id}", {"role": "owner"})
+        ).status_code == 303
+        assert (await _post(olga, f"{BOARD}/team/{own_id}", {"role": "none"})).status_code == 303
+        assert (await olga.get(BOARD)).status_code == 404  # no longer hers to see
+    async with server.client() as ed:
+        await login(ed, "ed@collectif-sante.org", PASSWORD)
+        assert "Propriétaire" in (await ed.get("/dashboard")).text
