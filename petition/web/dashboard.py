@@ -74,11 +74,11 @@ async def export(
     form = await request.form()
     fmt = str(form.get("format", "csv"))
     filters = _filters(form, services.settings.timezone)
-    if fmt not in exports.FORMATS or filters is None:
-        raise PermissionDeniedException  # only our own form posts here; anything else is refused
     now = services.clock()
     async with services.transaction() as session:
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        if fmt not in exports.FORMATS or filters is None:
+            raise ValidationException
         if services.settings.exports_require_2fa and organiser.totp_secret is None:
             raise PermissionDeniedException
         await exports.record(session, campaign, organiser, fmt, filters, now)
@@ -172,10 +172,11 @@ async def act_on_signatures(
     form = await request.form()
     ids = tuple(_int(value, 0) for value in form.getall("id", [])[:MAX_TICKED])
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
-    if action not in {"invalidate", "restore"} or not ids or problem:
-        raise ValidationException
     async with services.transaction() as session:
+        # Access first: a stranger learns nothing, not even that their form was wrong.
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        if action not in {"invalidate", "restore"} or not ids or problem:
+            raise ValidationException
         rule = moderation.Rule(ids=ids)
         if action == "invalidate":
             await moderation.invalidate(
@@ -221,10 +222,10 @@ async def apply_rule(
     form = await request.form()
     rule = _rule(form, services.settings.timezone)
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=True)
-    if rule is None or rule.is_empty() or problem:
-        raise ValidationException
     async with services.transaction() as session:
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        if rule is None or rule.is_empty() or problem:
+            raise ValidationException
         await moderation.invalidate(session, campaign, rule, reason, organiser, services.clock())
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 

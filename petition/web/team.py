@@ -34,10 +34,10 @@ async def add_member(
     email, bad_email = clean_email(str(form.get("email", "")))
     name, bad_name = clean_text(str(form.get("name", "")), 100, required=True)
     role = _role(form.get("role"))
-    if bad_email or bad_name or role is None:
-        raise ValidationException
     async with services.transaction() as session:
         campaign, _own = await campaign_for(session, organiser, slug, OWNERS)
+        if bad_email or bad_name or role is None:
+            raise ValidationException
         member = await organisers.find(session, secret=services.secret, email=email)
         if member is None:
             member = await organisers.add(
@@ -65,10 +65,10 @@ async def change_member(
     form = await request.form()
     wanted = str(form.get("role", ""))
     role = _role(wanted)
-    if role is None and wanted != "none":
-        raise ValidationException
     async with services.transaction() as session:
         campaign, _own = await campaign_for(session, organiser, slug, OWNERS)
+        if role is None and wanted != "none":
+            raise ValidationException
         try:
             await organisers.change_role(session, campaign, member_id, role)
         except organisers.LastOwner:

@@ -1,0 +1,132 @@
+"""Every dashboard route: for anonymous visitors, other campaigns' organisers, forged POSTs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from petition.app import create_app
+from petition.db import SessionFactory
+from petition.models import Base, Campaign, Role, SignatureStatus
+from petition.settings import Settings
+from tests.support import factories
+from tests.support.accounts import PASSWORD, login
+from tests.support.clock import FakeClock
+from tests.support.journey import make_campaign
+from tests.support.server import LiveServer
+
+OWNER = "owner@collectif-sante.org"
+STRANGER = "stranger@autre-collectif.org"
+_PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+def _dashboard_routes(
+    settings: Settings, clock: FakeClock, member_id: int
+) -> list[tuple[str, str]]:
+    """(method, concrete path) of every route behind the organiser login."""
+    values = {"slug": "mission-sante", "action": "close", "member_id": str(member_id)}
+    routes: list[tuple[str, str]] = []
+    for route in create_app(settings, clock=clock).routes:
+        if not route.path.startswith(("/dashboard", "/organiser/2fa")):
+            continue
+        path = _PARAM.sub(lambda m: values[m.group(1)], route.path)
+        routes += [(method, path) for method in sorted(route.methods) if method in {"GET", "POST"}]
+    assert len(routes) >= 15, routes  # the listing itself works
+    return routes
+
+
+@pytest.fixture
+async def two_campaigns(
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+) -> int:
+    owner = await factories.organiser_with_role(
+        sessions, settings.load_secret_key(), campaign, Role.OWNER,
+        email=OWNER, name="Olga", password_hash=password_hash, now=clock(),
+    )  # fmt: skip
+    other = await make_campaign(sessions, clock, slug="autre-campagne")
+    await factories.organiser_with_role(
+        sessions, settings.load_secret_key(), other, Role.OWNER,
+        email=STRANGER, name="Sam", password_hash=password_hash, now=clock(),
+    )  # fmt: skip
+    await factories.signature(
+        sessions, campaign, status=SignatureStatus.CONFIRMED, at=clock(), first_name="Ada"
+    )
+    return owner.id
+
+
+async def _snapshot(sessions: SessionFactory) -> dict[str, list[str]]:
+    async with sessions() as session:
+        return {
+            table.name: sorted(
+                repr(tuple(row)) for row in (await session.execute(select(table))).all()
+            )
+            for table in Base.metadata.sorted_tables
+        }
+
+
+async def test_anonymous_visitors_are_sent_to_the_login_page(
+    server: LiveServer, settings: Settings, clock: FakeClock, two_campaigns: int
+) -> None:
+    async with server.client() as browser:
+        token = (await browser.get("/organiser/login")).cookies.get("csrftoken") or ""
+        for method, path in _dashboard_routes(settings, clock, two_campaigns):
+            answer = await browser.request(
+                method, path, data={"_csrf_token": token} if method == "POST" else None
+            )
+            assert (answer.status_code, answer.headers.get("location")) == (
+                303,
+                "/organiser/login",
+            ), (method, path)
+
+
+async def test_another_campaigns_organiser_reaches_nothing_of_it(
+    server: LiveServer,
+    settings: Settings,
+    clock: FakeClock,
+    sessions: SessionFactory,
+    two_campaigns: int,
+) -> None:
+    before = await _snapshot(sessions)
+    async with server.client() as sam:
+        await login(sam, STRANGER, PASSWORD)
+        token = sam.cookies.get("csrftoken") or ""
+        for method, path in _dashboard_routes(settings, clock, two_campaigns):
+            if "mission-sante" not in path:
+                continue
+            answer = await sam.request(
+                method, path, data={"_csrf_token": token} if method == "POST" else None
+            )
+            assert answer.status_code == 404, (method, path, answer.status_code)
+    after = await _snapshot(sessions)
+    assert _without_sessions(before) == _without_sessions(after)
+
+
+async def test_posts_without_csrf_are_refused_and_gets_change_nothing(
+    server: LiveServer,
+    settings: Settings,
+    clock: FakeClock,
+    sessions: SessionFactory,
+    two_campaigns: int,
+) -> None:
+    async with server.client() as olga:
+        await login(olga, OWNER, PASSWORD)
+        before = await _snapshot(sessions)
+        for method, path in _dashboard_routes(settings, clock, two_campaigns):
+            if method == "POST":
+                refused = await olga.post(path, data={"role": "viewer", "reason": "x", "id": "1"})
+                assert refused.status_code == 403, path
+            else:
+                assert (await olga.get(path)).status_code in (200, 303), path
+        after = await _snapshot(sessions)
+    assert before == after
+
+
+def _without_sessions(snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
+    # Signing in creates a session row, and that is all it may change.
+    return {k: v for k, v in snapshot.items() if k != "organiser_sessions"}
