@@ -136,7 +136,8 @@ class Signature(Base):
     __table_args__ = (
         # NULL hashes (withdrawn tombstones) do not collide, on SQLite and PostgreSQL alike.
         UniqueConstraint("campaign_id", "email_hash", name="uq_signatures_campaign_email"),
-        Index("ix_signatures_campaign_status", "campaign_id", "status"),
+        # Also serves the dashboard's per-day and per-hour charts (a range on confirmed_at).
+        Index("ix_signatures_campaign_status_confirmed", "campaign_id", "status", "confirmed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

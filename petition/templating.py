@@ -12,7 +12,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from petition import i18n
+from petition import charts, i18n
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -39,6 +39,7 @@ def _environment(templates_dir: Path, autoescape: Any) -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    env.globals["bar_chart"] = charts.bar_chart
     env.filters["number"] = _number
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Stream
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, counts, exports, i18n, moderation, organisers
+from petition import audit, counts, exports, i18n, moderation, organisers, stats
 from petition.forms import clean_text
 from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
@@ -48,7 +48,9 @@ async def campaign_page(
         by_status = await _counts_by_status(session, campaign)
         entries = await audit.latest(session, campaign) if role is Role.OWNER else []
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
+        watch = await _watch(session, campaign, services.settings.timezone, services.clock())
     context = {
+        **watch,
         "organiser": organiser,
         "campaign": campaign,
         "role": role,
@@ -103,6 +105,21 @@ HEADER_LABELS = (
     _("Published"),
     _("Confirmed on"),
 )
+
+
+async def _watch(
+    session: AsyncSession, campaign: Campaign, tz: str, now: datetime
+) -> dict[str, object]:
+    """What every organiser of the campaign watches, viewers included: no names here."""
+    days = await stats.per_day(session, campaign, tz=tz, days=30, now=now)
+    hours = await stats.per_hour(session, campaign, tz=tz, hours=48, now=now)
+    return {
+        "per_day": [(f"{day:%d/%m}", n) for day, n in days],
+        "per_hour": [(f"{hour:%d/%m %Hh}", n) for hour, n in hours],
+        "top_roles": await stats.top_values(session, campaign, "role"),
+        "top_organisations": await stats.top_values(session, campaign, "organisation"),
+        "conversion": await stats.conversion(session, campaign),
+    }
 
 
 async def _counts_by_status(session: AsyncSession, campaign: Campaign) -> dict[str, int]:

@@ -171,3 +171,15 @@ async def test_withdrawing_an_invalidated_signature_does_not_uncount_it_twice(
         assert await displayed_count(browser, SLUG) == 0
         await press(browser, link(mail, "withdraw"))
         assert await displayed_count(browser, SLUG) == 0
+
+
+@pytest.mark.usefixtures("signed")
+async def test_a_viewer_watches_progress_without_seeing_names(server: LiveServer) -> None:
+    async with server.client() as viewer:
+        await login(viewer, VIEWER, PASSWORD)
+        page = await viewer.get(f"/dashboard/c/{SLUG}")
+    assert page.status_code == 200
+    assert 'data-conversion="4/5"' in page.text  # 4 confirmed of 5 submitted
+    assert page.text.count("<svg") == 2 and "<script" not in page.text
+    assert "Spam Inc" in page.text  # organisations are aggregates, not names
+    assert "Lovelace" not in page.text and "Bot0" not in page.text
