@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import timedelta
 
 import httpx
@@ -15,7 +17,7 @@ from tests.support import factories
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of, displayed_count, link, press, sign, signer
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
 
 EDITOR = "editrice@collectif-sante.org"
@@ -183,3 +185,18 @@ async def test_a_viewer_watches_progress_without_seeing_names(server: LiveServer
     assert page.text.count("<svg") == 2 and "<script" not in page.text
     assert "Spam Inc" in page.text  # organisations are aggregates, not names
     assert "Lovelace" not in page.text and "Bot0" not in page.text
+
+
+async def test_exports_follow_moderation(
+    settings: Settings, sessions: SessionFactory, clock: FakeClock, signed: None
+) -> None:
+    without_2fa = dataclasses.replace(settings, exports_require_2fa=False)
+    async with serve(without_2fa, clock) as server, server.client() as editor:
+        await login(editor, EDITOR, PASSWORD)
+        form = {"_csrf_token": await _token(editor), "organisation": "spam inc", "reason": "robots"}
+        await editor.post(f"/dashboard/c/{SLUG}/moderate", data=form)
+        exported = await editor.post(
+            f"/dashboard/c/{SLUG}/export",
+            data={"_csrf_token": await _token(editor), "format": "json"},
+        )
+    assert [p["last_name"] for p in json.loads(exported.content)] == ["Lovelace"]

@@ -7,11 +7,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
 
 from petition import organisers
 from petition.db import SessionFactory
-from petition.models import Campaign, Role
+from petition.models import Campaign, Organiser, Role
 from petition.settings import Settings
+from tests.support import factories
 from tests.support.accounts import login
 from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of
@@ -210,3 +213,25 @@ async def test_a_weak_or_mistyped_password_is_refused(
         assert short.status_code == differ.status_code == 422
         assert "12 caractères" in short.text
         assert (await _choose(browser, path, "long enough passphrase")).status_code == 303
+
+
+async def test_a_hash_with_old_parameters_is_upgraded_at_login(
+    server: LiveServer,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+) -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    organiser = await factories.organiser_with_role(
+        sessions, settings.load_secret_key(), campaign, Role.OWNER,
+        email=EMAIL, name="Claire", password_hash=weak, now=clock(),
+    )  # fmt: skip
+    async with server.client() as browser:
+        assert (await login(browser, EMAIL, PASSWORD)).status_code == 303
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(Organiser.password_hash).where(Organiser.id == organiser.id)
+        )
+    assert stored is not None and stored != weak
+    assert "m=65536" in stored and PasswordHasher().verify(stored, PASSWORD)
