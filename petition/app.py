@@ -42,6 +42,7 @@ def create_app(
     logs.install_filters()
     engine = db.create_engine(settings.resolved_database_url)
     sessions = db.create_session_factory(engine)
+    read_engine = db.create_read_engine(settings.resolved_database_url)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
     sender = Sender(
@@ -57,6 +58,7 @@ def create_app(
     services = Services(
         settings=settings,
         sessions=sessions,
+        readers=db.create_session_factory(read_engine),
         pages=templating.page_environment(),
         mails=templating.mail_environment(),
         catalogs=i18n.load_catalogs(),
@@ -77,6 +79,7 @@ def create_app(
             if task is not None:
                 await _stop(sender, task)
             await engine.dispose()
+            await read_engine.dispose()
 
     return Litestar(
         route_handlers=[

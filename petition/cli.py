@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from petition import campaigns, counts, exports, migrate, organisers
-from petition.db import create_engine, create_session_factory
+from petition.db import create_engine, create_read_engine, create_session_factory
 from petition.forms import clean_email
 from petition.models import Role, SignatureStatus, utcnow
 from petition.settings import Settings, SettingsError
@@ -171,6 +171,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _export_to(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_engine(settings.resolved_database_url)
+    read_engine = create_read_engine(settings.resolved_database_url)
     sessions = create_session_factory(engine)
     filters = exports.ExportFilter(status=SignatureStatus(args.status))
     try:
@@ -181,9 +182,8 @@ async def _export_to(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             count = await exports.record(session, campaign, None, args.format, filters, utcnow())
         header = list(exports.COLUMNS)
-        chunks = exports.stream(
-            args.format, campaign, exports.rows(sessions, campaign, filters), header
-        )
+        rows = exports.rows(create_session_factory(read_engine), campaign, filters)
+        chunks = exports.stream(args.format, campaign, rows, header)
         with args.output.open("wb") if args.output else sys.stdout.buffer as out:
             async for chunk in chunks:
                 out.write(chunk)
@@ -191,6 +191,7 @@ async def _export_to(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await engine.dispose()
+        await read_engine.dispose()
 
 
 def _campaign_list(settings: Settings, _args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -47,6 +48,31 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def create_read_engine(url: str) -> AsyncEngine:
+    """An engine for long reads (exports) that must not hold up signing.
+
+    On SQLite the main engine has one connection and takes the write lock at BEGIN; a long
+    export through it would stop the whole site. Here, connections of their own, read-only,
+    with a plain (deferred) BEGIN: in WAL mode they read a snapshot while writers go on.
+    On PostgreSQL a pooled connection already reads without blocking anyone.
+    """
+    target = async_url(url)
+    if target.get_backend_name() != "sqlite":
+        return create_async_engine(target, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(target, poolclass=NullPool, hide_parameters=True)
+    event.listen(engine.sync_engine, "connect", _sqlite_reader_on_connect)
+    event.listen(engine.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN"))
+    return engine
+
+
+def _sqlite_reader_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -87,7 +87,7 @@ async def export(
     locale = locale_of(request)
     with i18n.using(services.catalogs, locale):
         header = [i18n.gettext(label) for label in HEADER_LABELS]
-    source = exports.rows(services.sessions, campaign, filters)
+    source = exports.rows(services.readers, campaign, filters)
     body = exports.stream(fmt, campaign, source, header, delimiter=";" if locale == "fr" else ",")
     disposition = f'attachment; filename="{exports.file_name(campaign, fmt, now)}"'
     return Stream(

@@ -49,6 +49,7 @@ class LoginGuard:
 class Services:
     settings: Settings
     sessions: SessionFactory
+    readers: SessionFactory  # long reads (exports): never hold up signing
     pages: Environment
     mails: Environment
     catalogs: Mapping[str, NullTranslations]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
 import io
 import json
 import zipfile
@@ -12,16 +14,16 @@ from xml.etree import ElementTree
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from petition.db import SessionFactory
-from petition.models import AuditEntry, Campaign, Role, SignatureStatus
+from petition.models import AuditEntry, Campaign, Publication, Role, Signature, SignatureStatus
 from petition.settings import Settings
 from tests.support import factories
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
-from tests.support.journey import csrf_of, make_campaign
-from tests.support.server import LiveServer
+from tests.support.journey import csrf_of, make_campaign, sign, signer
+from tests.support.server import LiveServer, serve
 
 OWNER = "owner@collectif-sante.org"
 VIEWER = "viewer@collectif-sante.org"
@@ -159,3 +161,46 @@ async def test_exports_refused_without_csrf_or_signed_out(server: LiveServer) ->
     async with server.client() as browser:
         anonymous = await browser.post("/dashboard/c/mission-sante/export", data={"format": "csv"})
     assert anonymous.status_code == 403  # no CSRF token: refused before anything else
+
+
+async def test_signing_goes_on_while_a_long_export_streams(
+    settings: Settings, sessions: SessionFactory, clock: FakeClock, campaign: Campaign, team: None
+) -> None:
+    """A slow download holds a read snapshot, never the database: signers are not kept waiting."""
+    rows = [
+        {
+            "campaign_id": campaign.id,
+            "status": SignatureStatus.CONFIRMED,
+            "email_hash": f"{n:064x}",
+            "first_name": f"Prénom{n}",
+            "last_name": "Nom",
+            "role": "Infirmière",
+            "organisation": "CHU",
+            "publication": Publication.NONE,
+            "locale": "fr",
+            "consent_version": "test",
+            "consented_at": clock(),
+            "created_at": clock(),
+            "confirmed_at": clock(),
+        }
+        for n in range(60_000)
+    ]
+    async with sessions() as session, session.begin():
+        await session.execute(insert(Signature), rows)
+    without_2fa = dataclasses.replace(settings, exports_require_2fa=False)
+    async with serve(without_2fa, clock) as server, server.client() as organiser:
+        await login(organiser, OWNER, PASSWORD, _code(clock))
+        form = {"_csrf_token": csrf_of(await organiser.get("/organiser/login")), "format": "json"}
+        async with organiser.stream(
+            "POST", "/dashboard/c/mission-sante/export", data=form
+        ) as download:
+            assert download.status_code == 200
+            chunks = download.aiter_bytes()
+            assert len(await anext(chunks)) > 0  # the export has begun, and is left hanging
+            async with server.client() as signer_browser:
+                answer = await asyncio.wait_for(
+                    sign(signer_browser, "mission-sante", signer("pendant@example.org")), timeout=20
+                )
+            assert answer.status_code == 303
+            received = sum([len(chunk) async for chunk in chunks])
+    assert received > 5_000_000
