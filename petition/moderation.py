@@ -86,6 +86,8 @@ async def search(
     *,
     text: str = "",
     status: SignatureStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     page: int = 1,
 ) -> Page:
     """Signatures of a campaign, newest first, by part of a name, role or organisation."""
@@ -94,6 +96,7 @@ async def search(
     )
     if status is not None:
         query = query.where(Signature.status == status)
+    query = query.where(*Rule(since=since, until=until).conditions())
     if text.strip():
         pattern = f"%{_escape_like(text.strip().lower())}%"
         columns = (

@@ -163,12 +163,16 @@ async def signatures(
     query = request.query_params
     status = _status_or_none(query.get("status"))
     text = str(query.get("q", ""))[:100]
+    dates = _rule(query, services.settings.timezone) or moderation.Rule()
     async with services.transaction() as session:
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         page = await moderation.search(
-            session, campaign, text=text, status=status, page=_int(query.get("page"), 1)
-        )
+            session, campaign, text=text, status=status, since=dates.since, until=dates.until,
+            page=_int(query.get("page"), 1),
+        )  # fmt: skip
     context = {
+        "since": query.get("since", ""),
+        "until": query.get("until", ""),
         "campaign": campaign,
         "page": page,
         "q": text,

@@ -61,11 +61,16 @@ async def _token(browser: httpx.AsyncClient) -> str:
 
 
 @pytest.mark.usefixtures("signed")
-async def test_invalidate_one_then_restore_it(server: LiveServer, sessions: SessionFactory) -> None:
+async def test_invalidate_one_then_restore_it(
+    server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
     async with server.client() as browser:
         await login(browser, EDITOR, PASSWORD)
         found = await browser.get(f"/dashboard/c/{SLUG}/signatures", params={"q": "lovel"})
         assert "Ada Lovelace" in found.text and "Bot0" not in found.text
+        tomorrow = (clock().date() + timedelta(days=1)).isoformat()
+        none_yet = await browser.get(f"/dashboard/c/{SLUG}/signatures", params={"since": tomorrow})
+        assert "Ada Lovelace" not in none_yet.text
         ada = found.text.split('name="id" value="')[1].split('"')[0]
         base = f"/dashboard/c/{SLUG}/signatures"
 
