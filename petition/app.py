@@ -11,22 +11,27 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import db, i18n, logs, mail, templating
+from petition import db, i18n, logs, mail, reconcile, templating
+from petition.bus import bus_for
+from petition.live import BreakdownCache, Hub, HubTiming
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
-from petition.web import campaign_edit, dashboard, organiser, public, team
+from petition.web import api, campaign_edit, dashboard, embeds, organiser, public, signatories, team
 from petition.web.deps import LoginGuard, Services
+from petition.web.headers import security_headers
 from petition.web.pages import render
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ def create_app(
     read_engine = db.create_read_engine(settings.resolved_database_url)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
+    readers = db.create_session_factory(read_engine)
     sender = Sender(
         sessions,
         mail.backend_for(settings),
@@ -55,10 +61,19 @@ def create_app(
         retry_base=settings.mail_retry_base,
         retry_max=settings.mail_retry_max,
     )
+    bus = bus_for(settings)
+    # SQLite: read counts on connections of their own, never queueing behind the one writer.
+    live_sessions = readers if db.is_sqlite(settings.resolved_database_url) else sessions
+    hub = Hub(
+        live_sessions,
+        bus,
+        clock,
+        HubTiming(interval=settings.live_interval, resync=settings.live_resync),
+    )
     services = Services(
         settings=settings,
         sessions=sessions,
-        readers=db.create_session_factory(read_engine),
+        readers=readers,
         pages=templating.page_environment(),
         mails=templating.mail_environment(),
         catalogs=i18n.load_catalogs(),
@@ -68,14 +83,28 @@ def create_app(
         scrub=scrub,
         passwords=Passwords(),
         login_guard=_login_guard(settings, clock),
+        bus=bus,
+        hub=hub,
+        breakdowns=BreakdownCache(live_sessions, settings.breakdown_seconds),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         task = asyncio.create_task(sender.run()) if settings.run_mail_sender else None
+        await hub.start()
+        checker = (
+            asyncio.create_task(_check_counts(services, settings.counts_check_minutes * 60))
+            if settings.counts_check_minutes > 0
+            else None
+        )
         try:
             yield
         finally:
+            if checker is not None:
+                checker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checker
+            await hub.stop()
             if task is not None:
                 await _stop(sender, task)
             await engine.dispose()
@@ -94,31 +123,41 @@ def create_app(
             public.withdraw,
             public.withdrawn,
             public.health,
-            organiser.login_page,
-            organiser.login,
-            organiser.logout,
-            organiser.password_page,
-            organiser.choose_password,
-            organiser.reset_page,
-            organiser.request_reset,
-            organiser.two_factor_page,
-            organiser.enable_two_factor,
-            campaign_edit.new_page,
-            campaign_edit.create,
-            campaign_edit.edit_page,
-            campaign_edit.edit,
-            dashboard.home,
-            dashboard.campaign_page,
-            dashboard.export,
-            dashboard.signatures,
-            dashboard.act_on_signatures,
-            dashboard.rule_preview,
-            dashboard.apply_rule,
-            campaign_edit.open_or_close,
-            team.add_member,
-            team.change_member,
+            signatories.signatories_page,
+            embeds.widget,
+            embeds.badge,
+            api.router(),
+            _private(
+                organiser.login_page,
+                organiser.login,
+                organiser.logout,
+                organiser.password_page,
+                organiser.choose_password,
+                organiser.reset_page,
+                organiser.request_reset,
+                organiser.two_factor_page,
+                organiser.enable_two_factor,
+                campaign_edit.new_page,
+                campaign_edit.create,
+                campaign_edit.edit_page,
+                campaign_edit.edit,
+                dashboard.home,
+                dashboard.campaign_page,
+                dashboard.export,
+                dashboard.signatures,
+                dashboard.act_on_signatures,
+                dashboard.rule_preview,
+                dashboard.apply_rule,
+                campaign_edit.open_or_close,
+                team.add_member,
+                team.change_member,
+            ),
             create_static_files_router(
-                path="/static", directories=[STATIC_DIR], name="static", cache_control=None
+                path="/static",
+                directories=[STATIC_DIR],
+                name="static",
+                cache_control=None,
+                include_in_schema=False,
             ),
         ],
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
@@ -128,13 +167,45 @@ def create_app(
             cookie_httponly=True,
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",
-            exclude=["/static", "/healthz"],
+            # Public reads that proxies must be able to cache: no cookie is ever set on them.
+            exclude=["/static", "/healthz", "/api/", r"/c/[^/]+/(widget|badge\.svg)$"],
         ),
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),
         lifespan=[lifespan],
-        openapi_config=None,
+        openapi_config=OpenAPIConfig(
+            title="petition",
+            version="1",
+            description="Public pages and the public JSON API of this petition server.",
+            path="/api/v1",
+            render_plugins=[JsonRenderPlugin()],  # the schema only: no viewer fetched from a CDN
+        ),
+        middleware=[security_headers],
     )
+
+
+def _private(*handlers: Any) -> Router:
+    """Organisers' routes: left out of the public API description."""
+    return Router(path="/", route_handlers=list(handlers), include_in_schema=False)
+
+
+async def _check_counts(services: Services, every: float) -> None:
+    """Compare counters with signatures on a schedule, repair and report any drift."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with services.transaction() as session:
+                drifts = await reconcile.check(session, fix=True)
+        except Exception:
+            log.exception("could not check the counters")
+            continue
+        for drift in drifts:
+            log.warning(
+                "counter of %s was %d, %d signatures are confirmed: repaired",
+                drift.slug,
+                drift.counted,
+                drift.actual,
+            )
 
 
 def _login_guard(settings: Settings, clock: Callable[[], datetime]) -> LoginGuard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -13,10 +14,11 @@ from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import counts
+from petition import changes, counts
 from petition.forms import OPTIONAL_FIELDS
 from petition.models import Campaign, CampaignKind
 
+_TAGS = re.compile(r"<[^>]*>")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
 _ALLOWED_TAGS = {
@@ -91,6 +93,7 @@ async def create(session: AsyncSession, spec: CampaignSpec, *, now: datetime, tz
     session.add(campaign)
     await session.flush()
     await counts.create_shards(session, campaign.id)
+    changes.record(session, campaign.id)
     return campaign
 
 
@@ -197,3 +200,12 @@ def local_day(instant: datetime, tz: str) -> str:
 def last_local_day(closes_at: datetime, tz: str) -> str:
     """The last day a campaign is open, as the organiser typed it (closes_at is midnight after)."""
     return (closes_at.astimezone(ZoneInfo(tz)) - timedelta(seconds=1)).date().isoformat()
+
+
+def excerpt(body_html: str, limit: int = 200) -> str:
+    """The start of a campaign's text as plain words, for link previews and search engines."""
+    words = html.unescape(_TAGS.sub(" ", body_html)).split()
+    text = " ".join(words)
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"

@@ -12,6 +12,7 @@ import random
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import changes
 from petition.models import CounterShard
 
 SHARDS = 8
@@ -25,7 +26,8 @@ async def create_shards(session: AsyncSession, campaign_id: int) -> None:
 
 
 async def add(session: AsyncSession, campaign_id: int, delta: int) -> None:
-    """Add `delta` (±1) to the campaign's count, inside the caller's transaction."""
+    """Add `delta` to the campaign's count, inside the caller's transaction."""
+    changes.record(session, campaign_id)
     shard = random.randrange(SHARDS)  # noqa: S311  # spreading load, not security
     await session.execute(
         update(CounterShard)

@@ -24,6 +24,14 @@ _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 Errors = dict[str, str]
 
+# The publication choices offered to signers, in the order shown (message ids, translated by pages).
+PUBLICATION_LABELS = {
+    Publication.NONE.value: _("Nothing: count me only"),
+    Publication.NAME.value: _("My name"),
+    Publication.NAME_ROLE.value: _("My name and role"),
+    Publication.NAME_ROLE_ORG.value: _("My name, role and organisation"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureForm:
@@ -50,9 +58,12 @@ def parse_signature(
     email, email_error = clean_email(data.get("email", ""))
     if email_error:
         errors["email"] = email_error
+    publication = _publication(data.get("publication", ""))
+    if publication is None:
+        errors["publication"] = _("Please choose one of the options offered.")
     if data.get("consent") != "yes":
         errors["consent"] = _("Please tick this box to sign: we cannot count you without it.")
-    if errors:
+    if errors or publication is None:
         return errors
     return SignatureForm(
         first_name=texts["first_name"] or "",
@@ -60,8 +71,18 @@ def parse_signature(
         role=texts["role"],
         organisation=texts["organisation"],
         email=email,
-        publication=Publication.NAME if data.get("publish") == "yes" else Publication.NONE,
+        publication=publication,
     )
+
+
+def _publication(raw: str) -> Publication | None:
+    """Nothing chosen means nothing published; anything but an offered choice is refused."""
+    if not raw:
+        return Publication.NONE
+    try:
+        return Publication(raw)
+    except ValueError:
+        return None
 
 
 def clean_text(raw: str, limit: int, *, required: bool) -> tuple[str, str | None]:

@@ -66,10 +66,24 @@ class SignatureStatus(enum.StrEnum):
 
 
 class Publication(enum.StrEnum):
-    """What of a signer may be shown publicly; issue-wide richer choices extend this."""
+    """What of a signer the signer agreed to show publicly; nothing beyond it is ever shown."""
 
-    NONE = "none"
+    NONE = "none"  # counted only
     NAME = "name"
+    NAME_ROLE = "name_role"
+    NAME_ROLE_ORG = "name_role_org"
+
+    @property
+    def shows_name(self) -> bool:
+        return self is not Publication.NONE
+
+    @property
+    def shows_role(self) -> bool:
+        return self in (Publication.NAME_ROLE, Publication.NAME_ROLE_ORG)
+
+    @property
+    def shows_organisation(self) -> bool:
+        return self is Publication.NAME_ROLE_ORG
 
 
 class TokenPurpose(enum.StrEnum):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 SmtpTls = Literal["none", "starttls", "tls"]
+LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
 
 # Values that must never be used as a real secret: they are published in our own docs.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
@@ -113,6 +114,34 @@ class Settings:
     workers: int = 1
     """Worker processes started by `petition serve`."""
 
+    live_backend: LiveBackend = "auto"
+    """How count changes reach every worker: `memory` (one process), `postgresql`
+    (LISTEN/NOTIFY on the database), `redis`; `auto`: postgresql on PostgreSQL, else memory."""
+
+    redis_url: str = ""
+    """Redis server for `PETITION_LIVE_BACKEND=redis`, e.g. `redis://127.0.0.1:6379/0`."""
+
+    live_interval: float = 1.0
+    """Counts pushed to watchers at most this often, in seconds, whatever the signing rate."""
+
+    live_resync: float = 15.0
+    """Seconds after which counts are read again even if no change was announced."""
+
+    api_max_age: int = 5
+    """Seconds a browser or proxy may reuse a count from the API without asking again."""
+
+    api_stale_while_revalidate: int = 30
+    """Seconds a proxy may serve a stale count while it fetches a fresh one."""
+
+    api_stale_if_error: int = 86400
+    """Seconds a proxy may serve a stale count while petition cannot answer."""
+
+    breakdown_seconds: int = 60
+    """Published breakdowns by role and organisation are computed at most this often."""
+
+    counts_check_minutes: int = 60
+    """Counters are compared with the signatures (and repaired) this often; 0 turns it off."""
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
@@ -120,6 +149,13 @@ class Settings:
     @property
     def public_url(self) -> str:
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_live_backend(self) -> LiveBackend:
+        if self.live_backend != "auto":
+            return self.live_backend
+        is_postgresql = self.resolved_database_url.startswith(("postgresql", "postgres:"))
+        return "postgresql" if is_postgresql else "memory"
 
     @property
     def mail_dir(self) -> Path:
@@ -149,6 +185,18 @@ class Settings:
             )
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("PETITION_BASE_URL must start with http:// or https://")
+        if self.live_backend not in get_args(LiveBackend):
+            raise SettingsError(f"PETITION_LIVE_BACKEND must be one of {get_args(LiveBackend)}")
+        if self.resolved_live_backend == "postgresql" and not self.resolved_database_url.startswith(
+            ("postgresql", "postgres:")
+        ):
+            raise SettingsError("PETITION_LIVE_BACKEND=postgresql needs a PostgreSQL database")
+        if self.resolved_live_backend == "redis" and not self.redis_url:
+            raise SettingsError("PETITION_LIVE_BACKEND=redis needs PETITION_REDIS_URL")
+        if self.live_interval <= 0 or self.live_resync < self.live_interval:
+            raise SettingsError(
+                "PETITION_LIVE_INTERVAL must be positive and PETITION_LIVE_RESYNC at least as long"
+            )
 
     def load_secret_key(self) -> bytes:
         """The server secret: from the setting, or generated once into var/secret.key (0600)."""

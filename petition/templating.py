@@ -12,7 +12,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from petition import charts, i18n
+from petition import charts, forms, i18n
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -40,10 +40,12 @@ def _environment(templates_dir: Path, autoescape: Any) -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.globals["bar_chart"] = charts.bar_chart
+    env.globals["publication_labels"] = forms.PUBLICATION_LABELS
     env.filters["number"] = _number
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
     env.filters["closing_day"] = _closing_day
+    env.filters["time_left"] = time_left
     return env
 
 
@@ -73,3 +75,15 @@ def _datetime(context: Context, value: datetime, tz: str = "Europe/Paris") -> st
 def _closing_day(context: Context, closes_at: datetime, tz: str = "Europe/Paris") -> str:
     """Campaigns close at midnight after their last day; people think in that last day."""
     return _date(context, closes_at - timedelta(seconds=1), tz)
+
+
+def time_left(closes_at: datetime, now: datetime) -> str:
+    """ "12 days left", "5 hours left", "less than an hour left": the signer's sense of urgency."""
+    remaining = closes_at - now
+    if remaining >= timedelta(days=2):
+        days = remaining.days
+        return i18n.ngettext("%(num)s day left", "%(num)s days left", days) % {"num": days}
+    hours = int(remaining.total_seconds() // 3600)
+    if hours >= 1:
+        return i18n.ngettext("%(num)s hour left", "%(num)s hours left", hours) % {"num": hours}
+    return i18n.gettext("Less than an hour left")

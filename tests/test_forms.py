@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from petition.forms import SignatureForm, parse_signature
 from petition.models import Publication
 
@@ -29,10 +31,16 @@ def test_values_are_trimmed_and_normalised() -> None:
     assert parsed.publication is Publication.NONE
 
 
-def test_publication_is_only_what_was_ticked() -> None:
-    parsed = parse_signature(_form(publish="yes"))
+@pytest.mark.parametrize("choice", [p.value for p in Publication])
+def test_publication_is_the_choice_made(choice: str) -> None:
+    parsed = parse_signature(_form(publication=choice))
     assert isinstance(parsed, SignatureForm)
-    assert parsed.publication is Publication.NAME
+    assert parsed.publication is Publication(choice)
+
+
+def test_a_publication_choice_not_offered_is_refused() -> None:
+    errors = parse_signature(_form(publication="everything"))
+    assert errors == {"publication": "Please choose one of the options offered."}
 
 
 def test_international_names_and_domains_are_welcome() -> None:

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import audit, campaigns, organisers
+from petition import audit, campaigns, changes, organisers
 from petition.campaign_form import parse_campaign
 from petition.campaigns import render_markdown
 from petition.i18n import _
@@ -78,6 +78,7 @@ async def edit(
             errors = spec if isinstance(spec, dict) else {}
             return _form(request, services, campaign, data, errors)
         campaigns.apply(campaign, spec, services.settings.timezone)
+        changes.record(session, campaign.id)
         await audit.record(session, campaign, organiser, "edit", {}, 0, services.clock())
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 
@@ -106,6 +107,7 @@ async def open_or_close(
             )
         else:
             return Redirect(f"/dashboard/c/{slug}", status_code=303)
+        changes.record(session, campaign.id)
         await audit.record(session, campaign, organiser, action, {}, 0, now)
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 

@@ -13,8 +13,10 @@ from jinja2 import Environment
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import mail
+from petition import changes, mail
+from petition.bus import Bus
 from petition.db import SessionFactory
+from petition.live import BreakdownCache, Hub
 from petition.organisers import SessionPolicy
 from petition.outbox import Sender
 from petition.passwords import Passwords
@@ -60,11 +62,30 @@ class Services:
     scrub: Callable[[], Awaitable[None]]
     passwords: Passwords
     login_guard: LoginGuard
+    bus: Bus
+    hub: Hub
+    breakdowns: BreakdownCache
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One request, one transaction: committed before the response leaves, or rolled back."""
-        async with self.sessions() as session, session.begin():
+        """One request, one transaction: committed before the response leaves, or rolled back.
+
+        Campaigns whose counts or details it changed are announced on the change bus, inside
+        the transaction (PostgreSQL NOTIFY) or once it has committed (memory, Redis).
+        """
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+                changed = changes.take(session)
+                if changed:
+                    await self.bus.in_transaction(session, changed)
+            if changed:
+                await self.bus.after_commit(changed)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction on its own connection: public lists never hold up signing."""
+        async with self.readers() as session, session.begin():
             yield session
 
     @property

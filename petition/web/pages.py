@@ -31,6 +31,23 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response[str]:
+    locale, body = render_body(request, services, template, context)
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=HTML,
+        headers={"Content-Language": locale, **(headers or {})},
+        cookies=_language_cookie(request, services),
+    )
+
+
+def render_body(
+    request: Request[Any, Any, Any],
+    services: Services,
+    template: str,
+    context: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """The page's language and text, for handlers that build their own response."""
     locale = locale_of(request)
     values = {
         **(context or {}),
@@ -41,7 +58,11 @@ def render(
         "tz": services.settings.timezone,
     }
     with i18n.using(services.catalogs, locale):
-        body = services.pages.get_template(template).render(values)
+        return locale, services.pages.get_template(template).render(values)
+
+
+def _language_cookie(request: Request[Any, Any, Any], services: Services) -> list[Cookie]:
+    """A visible language choice (?lang=) is remembered for the next pages."""
     cookies = []
     chosen = request.query_params.get("lang")
     if chosen in i18n.LOCALES:
@@ -55,13 +76,7 @@ def render(
                 secure=services.settings.secure_cookies,
             )
         )
-    return Response(
-        body,
-        status_code=status_code,
-        media_type=HTML,
-        headers={"Content-Language": locale, **(headers or {})},
-        cookies=cookies,
-    )
+    return cookies
 
 
 def link_problem(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import campaigns, counts, forms, signing, tokens
 from petition.models import Campaign, SignatureStatus, TokenPurpose
+from petition.signing import Links
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import PRIVATE, link_problem, locale_of, render
 
@@ -177,5 +178,9 @@ def _campaign_response(
         "errors": errors or {},
         "required": {"first_name", "last_name", "email", *campaign.required_fields},
         "retention_days": services.settings.token_ttl_days,
+        "share": {
+            "url": Links(services.settings.public_url).campaign(campaign.slug),
+            "excerpt": campaigns.excerpt(campaign.body_html),
+        },
     }
     return render(request, services, "campaign.html", context, status_code=status_code)

@@ -1,0 +1,299 @@
+"""Live counts: each process keeps one snapshot of every campaign and pushes it to watchers.
+
+Readers — the count API, the streams behind campaign pages, the widget and the badge — never
+ask the database for a count: they read this snapshot. The hub reads the database again when
+the change bus says a campaign changed, at most once per `interval` however fast people sign,
+and in any case every `resync` seconds (a lost bus message, or a count repaired from the
+command line, shows up then). Every watcher of a campaign receives the same event, encoded
+once per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import published
+from petition.bus import Bus
+from petition.db import SessionFactory
+from petition.models import Campaign, CounterShard, Signature, SignatureStatus
+
+log = logging.getLogger(__name__)
+
+RETRY_MS = 5000  # how long a browser waits before reconnecting a dropped stream
+HEARTBEAT = 20.0  # seconds of silence after which a stream sends a comment, so proxies keep it
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignState:
+    """What the public may know of a campaign at one moment."""
+
+    id: int
+    slug: str
+    title: str
+    kind: str
+    goal: int | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+    count: int
+    last_signature_at: datetime | None
+    # When this process last saw any of the above change; the ground of Last-Modified.
+    changed_at: datetime = field(compare=False)
+
+    def status(self, now: datetime) -> str:
+        if self.opens_at is not None and now < self.opens_at:
+            return "upcoming"
+        if self.closes_at is not None and now >= self.closes_at:
+            return "closed"
+        return "open"
+
+    def modified(self, now: datetime) -> datetime:
+        """Last change of anything shown, including the status turning with the clock."""
+        passed = [t for t in (self.opens_at, self.closes_at) if t is not None and t <= now]
+        return max([self.changed_at, *passed])
+
+    def live(self, now: datetime) -> dict[str, object]:
+        """The part pushed to watchers."""
+        return {
+            "count": self.count,
+            "goal": self.goal,
+            "status": self.status(now),
+            "last_signature_at": iso(self.last_signature_at),
+        }
+
+
+def iso(instant: datetime | None) -> str | None:
+    return instant.isoformat().replace("+00:00", "Z") if instant else None
+
+
+class Topic:
+    """One campaign's latest state and its pre-encoded stream event, shared by all watchers."""
+
+    def __init__(self, state: CampaignState, now: datetime) -> None:
+        self.version = 0
+        self.state = state
+        self.event = b""
+        self._changed = asyncio.Event()
+        self.publish(state, now)
+
+    def publish(self, state: CampaignState, now: datetime) -> None:
+        self.state = state
+        self.version += 1
+        data = json.dumps(state.live(now), separators=(",", ":"))
+        self.event = f"id: {self.version}\nevent: count\ndata: {data}\n\n".encode()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(self, version: int) -> None:
+        """Return when a version after `version` exists (callers bound the wait)."""
+        if self.version == version:
+            await self._changed.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class HubTiming:
+    interval: float = 1.0
+    resync: float = 15.0
+    heartbeat: float = HEARTBEAT
+
+
+class Hub:
+    """The process's view of every campaign's count, and the watchers of each."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        bus: Bus,
+        clock: Callable[[], datetime],
+        timing: HubTiming = HubTiming(),
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._clock = clock
+        self._timing = timing
+        self._topics: dict[int, Topic] = {}
+        self._slugs: dict[str, int] = {}
+        self._dirty: set[int] = set()
+        self._everything_dirty = True
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._loaded_at = -math.inf
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.watchers = 0
+        self.refreshes = 0
+        self.started_at = clock()
+
+    async def start(self) -> None:
+        await self._bus.start(self.changed)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._closing = True
+        for topic in self._topics.values():
+            topic.publish(topic.state, self._clock())  # wakes every watcher, which then ends
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._bus.stop()
+
+    def changed(self, ids: frozenset[int] | None) -> None:
+        """Called by the bus: these campaigns (None: any) changed somewhere."""
+        if ids is None:
+            self._everything_dirty = True
+        else:
+            self._dirty |= ids
+        self._wake.set()
+
+    async def states(self) -> list[CampaignState]:
+        await self._ensure_loaded()
+        return [topic.state for topic in self._topics.values()]
+
+    async def by_slug(self, slug: str) -> CampaignState | None:
+        await self._ensure_loaded()
+        campaign_id = self._slugs.get(slug)
+        if campaign_id is None and self._since_load() >= self._timing.interval:
+            # Perhaps created since; reading again is bounded to once per interval.
+            await self._refresh(None)
+            campaign_id = self._slugs.get(slug)
+        return self._topics[campaign_id].state if campaign_id is not None else None
+
+    async def watch(self, campaign_id: int) -> AsyncIterator[bytes]:
+        """A campaign's stream: its count now, then each change, with heartbeats between."""
+        topic = self._topics[campaign_id]
+        self.watchers += 1
+        try:
+            version = topic.version
+            yield f"retry: {RETRY_MS}\n\n".encode() + topic.event
+            while not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._timing.heartbeat):
+                        await topic.wait(version)
+                if self._closing:
+                    break
+                if topic.version == version:
+                    yield b": keep-alive\n\n"
+                else:
+                    version = topic.version
+                    yield topic.event
+        finally:
+            self.watchers -= 1
+
+    def _since_load(self) -> float:
+        return asyncio.get_running_loop().time() - self._loaded_at
+
+    async def _ensure_loaded(self) -> None:
+        if self._loaded_at == -math.inf:
+            await self._refresh(None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._timing.resync)
+            if not self._wake.is_set():
+                self._everything_dirty = True  # nothing announced for a while: read anyway
+            # However many changes arrive, read at most once per interval.
+            await asyncio.sleep(max(0.0, self._loaded_at + self._timing.interval - loop.time()))
+            self._wake.clear()
+            everything, self._everything_dirty = self._everything_dirty, False
+            dirty, self._dirty = self._dirty, set()
+            try:
+                await self._refresh(None if everything else dirty)
+            except Exception:
+                log.exception("could not read the counts; trying again")
+                self.changed(None if everything else frozenset(dirty))
+                await asyncio.sleep(self._timing.interval)
+
+    async def _refresh(self, ids: Collection[int] | None) -> None:
+        """Read the given campaigns again (None: all of them) and publish what changed."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            now = self._clock()
+            async with self._sessions() as session, session.begin():
+                fresh = await read_states(session, ids, now)
+            self.refreshes += 1
+            if ids is None:
+                for gone in set(self._topics) - {state.id for state in fresh}:
+                    del self._slugs[self._topics.pop(gone).state.slug]
+                self._loaded_at = started
+            for state in fresh:
+                topic = self._topics.get(state.id)
+                if topic is None:
+                    self._topics[state.id] = Topic(state, now)
+                    self._slugs[state.slug] = state.id
+                elif state != topic.state:
+                    topic.publish(state, now)
+
+
+async def read_states(
+    session: AsyncSession, ids: Collection[int] | None, now: datetime
+) -> Sequence[CampaignState]:
+    """Campaigns with their counter sums and last confirmation: a few rows per campaign."""
+    campaigns = select(Campaign)
+    sums = select(CounterShard.campaign_id, func.sum(CounterShard.confirmed)).group_by(
+        CounterShard.campaign_id
+    )
+    if ids is not None:
+        if not ids:
+            return ()
+        campaigns = campaigns.where(Campaign.id.in_(ids))
+        sums = sums.where(CounterShard.campaign_id.in_(ids))
+    rows = list((await session.execute(campaigns)).scalars())
+    totals = {campaign_id: int(total or 0) for campaign_id, total in await session.execute(sums)}
+    states = []
+    for campaign in rows:
+        last = await session.scalar(
+            select(func.max(Signature.confirmed_at)).where(
+                Signature.campaign_id == campaign.id,
+                Signature.status == SignatureStatus.CONFIRMED,
+            )
+        )
+        states.append(
+            CampaignState(
+                id=campaign.id,
+                slug=campaign.slug,
+                title=campaign.title,
+                kind=campaign.kind.value,
+                goal=campaign.goal,
+                opens_at=campaign.opens_at,
+                closes_at=campaign.closes_at,
+                count=totals.get(campaign.id, 0),
+                last_signature_at=last,
+                changed_at=now,
+            )
+        )
+    return states
+
+
+class BreakdownCache:
+    """Published breakdowns, computed at most once per `ttl` seconds per campaign and process."""
+
+    def __init__(self, sessions: SessionFactory, ttl: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._cached: dict[int, tuple[float, published.Breakdown]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def get(self, campaign_id: int) -> published.Breakdown:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.setdefault(campaign_id, asyncio.Lock())
+        async with lock:  # one computation at a time; the others wait and take its result
+            cached = self._cached.get(campaign_id)
+            if cached is not None and loop.time() - cached[0] < self._ttl:
+                return cached[1]
+            async with self._sessions() as session, session.begin():
+                result = await published.breakdown(session, campaign_id)
+            self._cached[campaign_id] = (loop.time(), result)
+            return result

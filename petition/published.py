@@ -1,0 +1,185 @@
+"""What signers agreed to publish: the public list of signatories and its breakdowns.
+
+Only confirmed signatures appear, and of each only what its signer chose: a name, a name and
+role, or a name, role and organisation. Nothing here ever reads a field beyond that choice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from petition.models import Publication, Signature, SignatureStatus
+
+PAGE_SIZE = 50
+BREAKDOWN_LIMIT = 50  # entries per breakdown; the rest are summed as "others"
+
+_WITH_ROLE = (Publication.NAME_ROLE, Publication.NAME_ROLE_ORG)
+_WITH_ORGANISATION = (Publication.NAME_ROLE_ORG,)
+
+
+@dataclass(frozen=True, slots=True)
+class Signatory:
+    id: int
+    first_name: str
+    last_name: str
+    role: str | None
+    organisation: str | None
+    confirmed_at: datetime
+
+    def public(self) -> dict[str, object]:
+        shown: dict[str, object] = {"first_name": self.first_name, "last_name": self.last_name}
+        if self.role is not None:
+            shown["role"] = self.role
+        if self.organisation is not None:
+            shown["organisation"] = self.organisation
+        shown["signed_on"] = self.confirmed_at.date().isoformat()
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    signatories: Sequence[Signatory]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    published: int  # confirmed signatures whose signer agreed to show at least a name
+    by_role: Sequence[Tally]
+    other_roles: int
+    by_organisation: Sequence[Tally]
+    other_organisations: int
+
+    def public(self) -> dict[str, object]:
+        return {
+            "published": self.published,
+            "by_role": [{"role": t.label, "count": t.count} for t in self.by_role],
+            "other_roles": self.other_roles,
+            "by_organisation": [
+                {"organisation": t.label, "count": t.count} for t in self.by_organisation
+            ],
+            "other_organisations": self.other_organisations,
+        }
+
+
+def _published(campaign_id: int) -> list[ColumnElement[bool]]:
+    return [
+        Signature.campaign_id == campaign_id,
+        Signature.status == SignatureStatus.CONFIRMED,
+        Signature.publication != Publication.NONE,
+    ]
+
+
+async def signatories(
+    session: AsyncSession, campaign_id: int, cursor: str | None = None, size: int = PAGE_SIZE
+) -> Page:
+    """Newest first, by pages that do not shift when people sign meanwhile (keyset pagination)."""
+    query = (
+        select(
+            Signature.id,
+            Signature.first_name,
+            Signature.last_name,
+            Signature.role,
+            Signature.organisation,
+            Signature.publication,
+            Signature.confirmed_at,
+        )
+        .where(*_published(campaign_id))
+        .order_by(Signature.confirmed_at.desc(), Signature.id.desc())
+        .limit(size + 1)
+    )
+    position = parse_cursor(cursor)
+    if position is not None:
+        query = query.where(tuple_(Signature.confirmed_at, Signature.id) < position)
+    rows = (await session.execute(query)).all()
+    shown = [
+        Signatory(
+            id=row.id,
+            first_name=row.first_name or "",
+            last_name=row.last_name or "",
+            role=row.role if row.publication.shows_role else None,
+            organisation=row.organisation if row.publication.shows_organisation else None,
+            confirmed_at=row.confirmed_at,
+        )
+        for row in rows[:size]
+    ]
+    more = len(rows) > size
+    return Page(shown, make_cursor(shown[-1]) if more and shown else None)
+
+
+def make_cursor(last: Signatory) -> str:
+    micros = int(last.confirmed_at.timestamp() * 1_000_000)
+    return f"{micros}-{last.id}"
+
+
+def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The position after which a page starts; anything malformed means the first page."""
+    if not cursor:
+        return None
+    micros, _, ident = cursor.partition("-")
+    if not (micros.isdigit() and ident.isdigit()) or len(cursor) > 40:
+        return None
+    instant = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+    return instant, int(ident)
+
+
+async def breakdown(
+    session: AsyncSession, campaign_id: int, limit: int = BREAKDOWN_LIMIT
+) -> Breakdown:
+    """Counts by role and by organisation, of those who agreed to publish them."""
+    published = await session.scalar(select(func.count()).where(*_published(campaign_id)))
+    by_role = await _grouped(session, campaign_id, Signature.role, _WITH_ROLE)
+    by_organisation = await _grouped(
+        session, campaign_id, Signature.organisation, _WITH_ORGANISATION
+    )
+    roles, other_roles = _top(by_role, limit)
+    organisations, other_organisations = _top(by_organisation, limit)
+    return Breakdown(int(published or 0), roles, other_roles, organisations, other_organisations)
+
+
+async def _grouped(
+    session: AsyncSession,
+    campaign_id: int,
+    column: InstrumentedAttribute[str | None],
+    choices: Sequence[Publication],
+) -> list[tuple[str, int]]:
+    result = await session.execute(
+        select(column, func.count())
+        .where(
+            Signature.campaign_id == campaign_id,
+            Signature.status == SignatureStatus.CONFIRMED,
+            Signature.publication.in_(choices),
+            column.is_not(None),
+        )
+        .group_by(column)
+    )
+    return [(str(value), int(count)) for value, count in result.all()]
+
+
+def _top(spellings: list[tuple[str, int]], limit: int) -> tuple[list[Tally], int]:
+    """Merge spellings that differ only in case or spacing, under the most frequent one."""
+    totals: Counter[str] = Counter()
+    forms: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for value, count in spellings:
+        key = " ".join(value.casefold().split())
+        totals[key] += count
+        forms[key][value] += count
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    tallies = [
+        Tally(min(forms[key].items(), key=lambda form: (-form[1], form[0]))[0], total)
+        for key, total in ranked[:limit]
+    ]
+    return tallies, sum(total for _key, total in ranked[limit:])

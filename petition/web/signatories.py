@@ -1,0 +1,33 @@
+"""The public list of signatories: those who agreed to be published, newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+
+from petition import published
+from petition.web.caching import public_cache_control
+from petition.web.deps import ServicesDep
+from petition.web.pages import render
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@get("/c/{slug:str}/signatories", summary="Published signatories (page)")
+async def signatories_page(
+    request: AnyRequest,
+    services: ServicesDep,
+    slug: FromPath[str],
+    cursor: Annotated[str | None, QueryParameter(max_length=40)] = None,
+) -> Response[str]:
+    state = await services.hub.by_slug(slug)
+    if state is None:
+        raise NotFoundException
+    async with services.reading() as session:
+        page = await published.signatories(session, state.id, cursor)
+    context = {"state": state, "page": page, "first_page": not cursor}
+    headers = {"Cache-Control": public_cache_control(services.settings, max_age=30)}
+    return render(request, services, "signatories.html", context, headers=headers)
