@@ -126,6 +126,7 @@ class Hub:
         self._everything_dirty = True
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._unknown = asyncio.Lock()
         self._loaded_at = -math.inf
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -162,9 +163,15 @@ class Hub:
     async def by_slug(self, slug: str) -> CampaignState | None:
         await self._ensure_loaded()
         campaign_id = self._slugs.get(slug)
-        if campaign_id is None and self._since_load() >= self._timing.interval:
-            # Perhaps created since; reading again is bounded to once per interval.
-            await self._refresh(None)
+        if campaign_id is None:
+            # Perhaps created since the last reading; unknown addresses read again at most
+            # once per interval, however many are asked for.
+            wait = self._timing.interval - self._since_load()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._unknown:
+                if self._since_load() >= self._timing.interval:
+                    await self._refresh(None)
             campaign_id = self._slugs.get(slug)
         return self._topics[campaign_id].state if campaign_id is not None else None
 
