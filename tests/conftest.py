@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,32 +27,67 @@ from tests.support.smtp import SmtpSink, free_port
 POSTGRESQL_URL = os.environ.get(
     "PETITION_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("PETITION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Set by .ci/run: there, a missing service is a failure, not a skip.
 SERVICES_REQUIRED = os.environ.get("PETITION_TEST_REQUIRE_SERVICES") == "1"
 _postgres_problem: str | None = None
+_redis_problem: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _postgres_problem
+    global _postgres_problem, _redis_problem
     _postgres_problem = _probe_postgres()
+    _redis_problem = _probe_redis()
     if _postgres_problem and SERVICES_REQUIRED:
         raise pytest.UsageError(f"PostgreSQL is required here but {_postgres_problem}")
+    if _redis_problem and SERVICES_REQUIRED:
+        raise pytest.UsageError(f"Redis is required here but {_redis_problem}")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    if _postgres_problem:
-        return f"NOTICE: PostgreSQL tests SKIPPED: {_postgres_problem}"
-    return f"PostgreSQL tests run against {POSTGRESQL_URL}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"NOTICE: PostgreSQL tests SKIPPED: {_postgres_problem}"
+        if _postgres_problem
+        else f"PostgreSQL tests run against {POSTGRESQL_URL}",
+        f"NOTICE: Redis tests SKIPPED: {_redis_problem}"
+        if _redis_problem
+        else f"Redis tests run against {REDIS_URL}",
+    ]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _postgres_problem:
-        terminalreporter.write_line(
-            f"NOTICE: PostgreSQL tests were skipped ({_postgres_problem}); "
-            "set PETITION_TEST_POSTGRESQL_URL to run them.",
-            yellow=True,
-            bold=True,
-        )
+    for name, problem, variable in (
+        ("PostgreSQL", _postgres_problem, "PETITION_TEST_POSTGRESQL_URL"),
+        ("Redis", _redis_problem, "PETITION_TEST_REDIS_URL"),
+    ):
+        if problem:
+            terminalreporter.write_line(
+                f"NOTICE: {name} tests were skipped ({problem}); set {variable} to run them.",
+                yellow=True,
+                bold=True,
+            )
+
+
+def _probe_redis() -> str | None:
+    async def probe() -> None:
+        client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"cannot reach {REDIS_URL}: {type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if _redis_problem:
+        pytest.skip(f"Redis unavailable: {_redis_problem}")
+    return REDIS_URL
 
 
 def _probe_postgres() -> str | None:

@@ -1,0 +1,56 @@
+"""`petition serve` as operators run it: a separate process, stopped by its PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+
+from tests.support.smtp import free_port
+
+
+@asynccontextmanager
+async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[str]:
+    """Start a server process with these PETITION_* variables; yield its address."""
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115  # closed in the finally below
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "petition.cli",
+        "serve",
+        env={**os.environ, **env, "PETITION_HOST": "127.0.0.1", "PETITION_PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+            for _ in range(150):
+                if process.returncode is not None:
+                    break
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("petition serve did not answer within 15 s")
+        if process.returncode is not None:
+            log.seek(0)
+            raise RuntimeError(log.read().decode(errors="replace"))
+        yield base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout=15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
