@@ -62,10 +62,11 @@ def create_app(
         retry_max=settings.mail_retry_max,
     )
     bus = bus_for(settings)
-    # SQLite: read counts on connections of their own, never queueing behind the one writer.
-    live_sessions = readers if db.is_sqlite(settings.resolved_database_url) else sessions
+    # SQLite: short reads on connections of their own, never queueing behind the one writer;
+    # PostgreSQL: the pool, so that a crowd never opens a connection per request.
+    short_reads = readers if db.is_sqlite(settings.resolved_database_url) else sessions
     hub = Hub(
-        live_sessions,
+        short_reads,
         bus,
         clock,
         HubTiming(interval=settings.live_interval, resync=settings.live_resync),
@@ -74,6 +75,7 @@ def create_app(
         settings=settings,
         sessions=sessions,
         readers=readers,
+        short_reads=short_reads,
         pages=templating.page_environment(),
         mails=templating.mail_environment(),
         catalogs=i18n.load_catalogs(),
@@ -85,7 +87,7 @@ def create_app(
         login_guard=_login_guard(settings, clock),
         bus=bus,
         hub=hub,
-        breakdowns=BreakdownCache(live_sessions, settings.breakdown_seconds),
+        breakdowns=BreakdownCache(short_reads, settings.breakdown_seconds),
     )
 
     @contextlib.asynccontextmanager

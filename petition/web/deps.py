@@ -52,6 +52,9 @@ class Services:
     settings: Settings
     sessions: SessionFactory
     readers: SessionFactory  # long reads (exports): never hold up signing
+    # Short public reads: SQLite's read-only connections (never behind the one writer),
+    # PostgreSQL's pool (a crowd must not open a connection per request).
+    short_reads: SessionFactory
     pages: Environment
     mails: Environment
     catalogs: Mapping[str, NullTranslations]
@@ -84,8 +87,8 @@ class Services:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction on its own connection: public lists never hold up signing."""
-        async with self.readers() as session, session.begin():
+        """A read transaction for public lists, which never holds up signing."""
+        async with self.short_reads() as session, session.begin():
             yield session
 
     @property
