@@ -170,7 +170,7 @@ def create_app(
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",
             # Public reads that proxies must be able to cache: no cookie is ever set on them.
-            exclude=["/static", "/healthz", "/api/", r"/c/[^/]+/(widget|badge\.svg)$"],
+            exclude=["/static", "/healthz", "/api/", r"/c/[^/]+/(widget|badge\.svg|signatories)$"],
         ),
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),

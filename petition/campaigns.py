@@ -19,6 +19,7 @@ from petition.forms import OPTIONAL_FIELDS
 from petition.models import Campaign, CampaignKind
 
 _TAGS = re.compile(r"<[^>]*>")
+_BLOCK_ENDS = re.compile(r"<(?:/(?:p|li|h[1-6]|blockquote|pre|td|th|tr)|br|hr)\b[^>]*>")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
 _ALLOWED_TAGS = {
@@ -204,7 +205,8 @@ def last_local_day(closes_at: datetime, tz: str) -> str:
 
 def excerpt(body_html: str, limit: int = 200) -> str:
     """The start of a campaign's text as plain words, for link previews and search engines."""
-    words = html.unescape(_TAGS.sub(" ", body_html)).split()
+    spaced = _BLOCK_ENDS.sub(" ", body_html)  # paragraphs and items part words; <em> does not
+    words = html.unescape(_TAGS.sub("", spaced)).split()
     text = " ".join(words)
     if len(text) <= limit:
         return text

@@ -127,12 +127,15 @@ def make_cursor(last: Signatory) -> str:
 
 def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     """The position after which a page starts; anything malformed means the first page."""
-    if not cursor:
+    if not cursor or len(cursor) > 40:
         return None
     micros, _, ident = cursor.partition("-")
-    if not (micros.isdigit() and ident.isdigit()) or len(cursor) > 40:
+    if not (micros.isdigit() and ident.isdigit()):
         return None
-    instant = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+    try:
+        instant = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # a date no calendar holds
+        return None
     return instant, int(ident)
 
 

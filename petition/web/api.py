@@ -110,12 +110,11 @@ def _doc(model: type, description: str) -> dict[int, ResponseSpec]:
 )
 async def list_campaigns(request: AnyRequest, services: ServicesDep) -> Response[bytes]:
     now = services.clock()
-    states = sorted(
-        (s for s in await services.hub.states() if s.status(now) == "open"),
-        key=lambda s: -s.id,
-    )
+    every = await services.hub.states()
+    states = sorted((s for s in every if s.status(now) == "open"), key=lambda s: -s.id)
     body = _encode(CampaignList([_summary(services, s, now) for s in states]))
-    modified = max((s.modified(now) for s in states), default=services.hub.started_at)
+    # Over every campaign: one that closes or opens changes the list too.
+    modified = max((s.modified(now) for s in every), default=services.hub.started_at)
     return cacheable(request, services.settings, body, JSON, modified)
 
 
@@ -182,9 +181,7 @@ async def signatories(
     request: AnyRequest,
     services: ServicesDep,
     slug: FromPath[str],
-    cursor: Annotated[
-        str | None, QueryParameter(max_length=40, description="From `next` of a page.")
-    ] = None,
+    cursor: Annotated[str | None, QueryParameter(description="From `next` of a page.")] = None,
 ) -> Response[bytes]:
     now = services.clock()
     state = await _state_or_404(services, slug)
@@ -248,7 +245,7 @@ def router() -> Router:
         route_handlers=[list_campaigns, campaign, events, signatories],
         response_headers=[
             ResponseHeader(name="Access-Control-Allow-Origin", value="*"),
-            ResponseHeader(name="Access-Control-Allow-Methods", value="GET, HEAD, OPTIONS"),
+            ResponseHeader(name="Access-Control-Allow-Methods", value="GET, OPTIONS"),
             ResponseHeader(
                 name="Access-Control-Allow-Headers",
                 value="If-None-Match, If-Modified-Since, Last-Event-ID, Cache-Control",

@@ -14,7 +14,7 @@ from petition.web.deps import Services
 LANG_COOKIE = "lang"
 # Pages reached through a secret link or showing private data: never cached, no Referer leak.
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8"
 
 
 def locale_of(request: Request[Any, Any, Any]) -> str:

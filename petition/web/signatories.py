@@ -21,7 +21,9 @@ async def signatories_page(
     request: AnyRequest,
     services: ServicesDep,
     slug: FromPath[str],
-    cursor: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    cursor: Annotated[
+        str | None, QueryParameter(description="From the link to earlier ones.")
+    ] = None,
 ) -> Response[str]:
     state = await services.hub.by_slug(slug)
     if state is None:
