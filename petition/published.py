@@ -33,15 +33,6 @@ class Signatory:
     organisation: str | None
     confirmed_at: datetime
 
-    def public(self) -> dict[str, object]:
-        shown: dict[str, object] = {"first_name": self.first_name, "last_name": self.last_name}
-        if self.role is not None:
-            shown["role"] = self.role
-        if self.organisation is not None:
-            shown["organisation"] = self.organisation
-        shown["signed_on"] = self.confirmed_at.date().isoformat()
-        return shown
-
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -62,17 +53,6 @@ class Breakdown:
     other_roles: int
     by_organisation: Sequence[Tally]
     other_organisations: int
-
-    def public(self) -> dict[str, object]:
-        return {
-            "published": self.published,
-            "by_role": [{"role": t.label, "count": t.count} for t in self.by_role],
-            "other_roles": self.other_roles,
-            "by_organisation": [
-                {"organisation": t.label, "count": t.count} for t in self.by_organisation
-            ],
-            "other_organisations": self.other_organisations,
-        }
 
 
 def _published(campaign_id: int) -> list[ColumnElement[bool]]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from petition import counts
 from petition.db import SessionFactory
 from petition.models import Campaign, Signature, SignatureStatus
-from tests.support.journey import csrf_of, displayed_count, link, sign, signer
+from tests.support.journey import displayed_count, link, press_later, sign, signer
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
@@ -37,7 +37,7 @@ async def test_counter_equals_rows_after_concurrent_confirmations(
             if n < WITHDRAWING:
                 paths.append(link(mail, "withdraw"))
             for path in paths:
-                posts.append(_press_later(clients[len(posts)], path))
+                posts.append(press_later(clients[len(posts)], path))
         prepared = await asyncio.gather(*posts)
         answers = await asyncio.gather(*(fire() for fire in prepared))
     finally:
@@ -58,16 +58,3 @@ async def test_counter_equals_rows_after_concurrent_confirmations(
     assert counter == confirmed_rows
     async with server.client() as browser:
         assert await displayed_count(browser, SLUG) == confirmed_rows
-
-
-async def _press_later(
-    client: httpx.AsyncClient, path: str
-) -> Callable[[], Awaitable[httpx.Response]]:
-    """Open the page now (cookie and CSRF token), return the button press to fire later."""
-    page = await client.get(path)
-    token = csrf_of(page)
-
-    async def fire() -> httpx.Response:
-        return await client.post(path, data={"_csrf_token": token})
-
-    return fire

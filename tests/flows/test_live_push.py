@@ -22,7 +22,7 @@ from petition.settings import LiveBackend, Settings
 from tests.support import factories
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
-from tests.support.journey import csrf_of, link, press, sign, signer
+from tests.support.journey import csrf_of, link, press, press_later, sign, signer
 from tests.support.process import petition_serve
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
@@ -164,18 +164,6 @@ def _number(mail: EmailMessage) -> int:
     return int(str(mail["To"]).removeprefix("signer").split("@")[0])
 
 
-async def _press_later(
-    client: httpx.AsyncClient, path: str
-) -> Callable[[], Awaitable[httpx.Response]]:
-    """Open the page now (cookie and CSRF token), return the button press to fire later."""
-    token = csrf_of(await client.get(path))
-
-    async def fire() -> httpx.Response:
-        return await client.post(path, data={"_csrf_token": token})
-
-    return fire
-
-
 def _invalidate_later(
     editor: httpx.AsyncClient, token: str, signature_id: int
 ) -> Callable[[], Awaitable[httpx.Response]]:
@@ -232,7 +220,7 @@ async def test_counters_equal_rows_after_confirmations_withdrawals_and_invalidat
     clients = [server.client() for _ in paths]
     try:
         assert (await login(editor, EDITOR, PASSWORD)).status_code == 303
-        fires = [await _press_later(c, p) for c, p in zip(clients, paths, strict=True)]
+        fires = [await press_later(c, p) for c, p in zip(clients, paths, strict=True)]
         token = csrf_of(await editor.get(f"/dashboard/c/{SLUG}/signatures"))
         fires += [_invalidate_later(editor, token, ident) for ident in invalidated]
         answers = await asyncio.gather(*(fire() for fire in fires))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date
 from email.message import EmailMessage
 from urllib.parse import urlsplit
@@ -87,3 +88,15 @@ async def displayed_count(client: httpx.AsyncClient, slug: str) -> int:
     match = _COUNT.search(page.text)
     assert match, "the page shows no count"
     return int(match.group(1))
+
+
+async def press_later(
+    client: httpx.AsyncClient, path: str
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """Open a mailed link's page now (cookie and CSRF token); return the press to fire later."""
+    token = csrf_of(await client.get(path))
+
+    async def fire() -> httpx.Response:
+        return await client.post(path, data={"_csrf_token": token})
+
+    return fire
