@@ -21,15 +21,26 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import db, i18n, logs, mail, reconcile, templating
+from petition import db, i18n, logs, mail, published, reconcile, templating
 from petition.bus import bus_for
-from petition.live import BreakdownCache, Hub, HubTiming
+from petition.letters import Memo
+from petition.live import Cache, Hub, HubTiming
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
-from petition.web import api, campaign_edit, dashboard, embeds, organiser, public, signatories, team
+from petition.web import (
+    api,
+    campaign_edit,
+    dashboard,
+    embeds,
+    letter,
+    organiser,
+    public,
+    signatories,
+    team,
+)
 from petition.web.deps import LoginGuard, Services
 from petition.web.headers import security_headers
 from petition.web.pages import render
@@ -87,7 +98,9 @@ def create_app(
         login_guard=_login_guard(settings, clock),
         bus=bus,
         hub=hub,
-        breakdowns=BreakdownCache(short_reads, settings.breakdown_seconds),
+        breakdowns=Cache(short_reads, settings.breakdown_seconds, published.breakdown),
+        letters=Cache(short_reads, settings.breakdown_seconds, published.letter),
+        documents=Memo(settings.breakdown_seconds),
     )
 
     @contextlib.asynccontextmanager
@@ -128,6 +141,8 @@ def create_app(
             signatories.signatories_page,
             embeds.widget,
             embeds.badge,
+            letter.letter_page,
+            letter.letter_pdf,
             api.router(),
             _private(
                 organiser.login_page,
@@ -170,7 +185,12 @@ def create_app(
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",
             # Public reads that proxies must be able to cache: no cookie is ever set on them.
-            exclude=["/static", "/healthz", "/api/", r"/c/[^/]+/(widget|badge\.svg|signatories)$"],
+            exclude=[
+                "/static",
+                "/healthz",
+                "/api/",
+                r"/c/[^/]+/(widget|badge\.svg|signatories|letter|letter\.pdf)$",
+            ],
         ),
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),

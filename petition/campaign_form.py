@@ -8,7 +8,7 @@ from datetime import date
 from petition.campaigns import SLUG, CampaignSpec
 from petition.forms import OPTIONAL_FIELDS, Errors, clean_text
 from petition.i18n import _
-from petition.models import CampaignKind
+from petition.models import CampaignKind, Grouping
 
 BODY_MAX = 50_000
 
@@ -31,6 +31,9 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
     kind = str(data.get("kind", CampaignKind.PETITION.value))
     if kind not in {k.value for k in CampaignKind}:
         errors["kind"] = _("Choose a petition or an open letter.")
+    grouping = str(data.get("grouping", Grouping.ORGANISATION.value))
+    if grouping not in {g.value for g in Grouping}:
+        errors["grouping"] = _("Choose how signatories are grouped.")
     goal = _goal(data.get("goal"), errors)
     opens = _day(data.get("opens"), "opens", errors)
     closes = _day(data.get("closes"), "closes", errors)
@@ -46,6 +49,7 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
         opens=opens,
         closes=closes,
         body_markdown=body,
+        grouping=Grouping(grouping),
         required_fields=tuple(
             f for f in sorted(OPTIONAL_FIELDS) if data.get(f"require_{f}") == "yes"
         ),

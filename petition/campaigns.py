@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import changes, counts
 from petition.forms import OPTIONAL_FIELDS
-from petition.models import Campaign, CampaignKind
+from petition.models import Campaign, CampaignKind, Grouping
 
 _TAGS = re.compile(r"<[^>]*>")
 _BLOCK_ENDS = re.compile(r"<(?:/(?:p|li|h[1-6]|blockquote|pre|td|th|tr)|br|hr)\b[^>]*>")
@@ -46,6 +46,7 @@ class CampaignSpec:
     body_markdown: str
     required_fields: tuple[str, ...] = ()
     opens: date | None = None
+    grouping: Grouping = Grouping.ORGANISATION
 
 
 def parse_campaign_file(text: str) -> CampaignSpec:
@@ -59,7 +60,8 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         raise CampaignFileError(f"front matter is not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):
         raise CampaignFileError("front matter must be a mapping of keys to values")
-    unknown = set(meta) - {"slug", "title", "kind", "goal", "opens", "closes", "required"}
+    keys = {"slug", "title", "kind", "goal", "opens", "closes", "required", "grouping"}
+    unknown = set(meta) - keys
     if unknown:
         raise CampaignFileError(f"unknown front matter keys: {', '.join(sorted(unknown))}")
     return CampaignSpec(
@@ -71,6 +73,7 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         opens=_date(meta.get("opens"), "opens"),
         body_markdown=match.group(2).strip(),
         required_fields=_required(meta.get("required", [])),
+        grouping=_grouping(meta.get("grouping", Grouping.ORGANISATION.value)),
     )
 
 
@@ -108,6 +111,7 @@ def apply(campaign: Campaign, spec: CampaignSpec, tz: str) -> None:
     campaign.opens_at = opening_instant(spec.opens, tz) if spec.opens else None
     campaign.closes_at = closing_instant(spec.closes, tz) if spec.closes else None
     campaign.required_fields = list(spec.required_fields)
+    campaign.grouping = spec.grouping
 
 
 def close_now(campaign: Campaign, now: datetime) -> None:
@@ -163,6 +167,13 @@ def _kind(value: object) -> CampaignKind:
         return CampaignKind(str(value))
     except ValueError:
         raise CampaignFileError("kind must be 'petition' or 'letter'") from None
+
+
+def _grouping(value: object) -> Grouping:
+    try:
+        return Grouping(str(value))
+    except ValueError:
+        raise CampaignFileError("grouping must be 'organisation' or 'role'") from None
 
 
 def _goal(value: object) -> int | None:

@@ -15,19 +15,20 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import published
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.models import Campaign, CounterShard, Signature, SignatureStatus
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_MS = 5000  # how long a browser waits before reconnecting a dropped stream
 HEARTBEAT = 20.0  # seconds of silence after which a stream sends a comment, so proxies keep it
@@ -284,23 +285,29 @@ async def read_states(
     return states
 
 
-class BreakdownCache:
-    """Published breakdowns, computed at most once per `ttl` seconds per campaign and process."""
+class Cache(Generic[T]):
+    """Values computed at most once per `ttl` seconds per key and process; concurrent askers
+    of a key wait for the one computation and share its result."""
 
-    def __init__(self, sessions: SessionFactory, ttl: float) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        ttl: float,
+        compute: Callable[[AsyncSession, int], Awaitable[T]],
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl
-        self._cached: dict[int, tuple[float, published.Breakdown]] = {}
+        self._compute = compute
+        self._cached: dict[int, tuple[float, T]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
-    async def get(self, campaign_id: int) -> published.Breakdown:
+    async def get(self, key: int) -> T:
         loop = asyncio.get_running_loop()
-        lock = self._locks.setdefault(campaign_id, asyncio.Lock())
-        async with lock:  # one computation at a time; the others wait and take its result
-            cached = self._cached.get(campaign_id)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._cached.get(key)
             if cached is not None and loop.time() - cached[0] < self._ttl:
                 return cached[1]
             async with self._sessions() as session, session.begin():
-                result = await published.breakdown(session, campaign_id)
-            self._cached[campaign_id] = (loop.time(), result)
+                result = await self._compute(session, key)
+            self._cached[key] = (loop.time(), result)
             return result

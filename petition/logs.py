@@ -24,6 +24,8 @@ class RedactAccessLog(logging.Filter):
 
 
 def install_filters() -> None:
+    # The PDF renderer's font subsetting reports every step at INFO: operators need none of it.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactAccessLog) for f in access.filters):
         access.addFilter(RedactAccessLog())

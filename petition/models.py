@@ -58,6 +58,13 @@ class CampaignKind(enum.StrEnum):
     LETTER = "letter"
 
 
+class Grouping(enum.StrEnum):
+    """How a letter's published signatories are grouped on its page and in its documents."""
+
+    ORGANISATION = "organisation"
+    ROLE = "role"
+
+
 class SignatureStatus(enum.StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
@@ -125,6 +132,9 @@ class Campaign(Base):
     # Optional fields the organiser makes mandatory ("role", "organisation").
     required_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    grouping: Mapped[Grouping] = mapped_column(
+        _enum(Grouping, "signatory_grouping"), default=Grouping.ORGANISATION
+    )
 
     def has_opened(self, now: datetime) -> bool:
         return self.opens_at is None or now >= self.opens_at

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from petition.models import Publication, Signature, SignatureStatus
+from petition.models import Campaign, Grouping, Publication, Signature, SignatureStatus
 
 PAGE_SIZE = 50
 BREAKDOWN_LIMIT = 50  # entries per breakdown; the rest are summed as "others"
@@ -166,3 +166,64 @@ def _top(spellings: list[tuple[str, int]], limit: int) -> tuple[list[Tally], int
         for key, total in ranked[:limit]
     ]
     return tallies, sum(total for _key, total in ranked[limit:])
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    label: str | None  # None: signatories who published no organisation (or no role)
+    signatories: Sequence[Signatory]
+    verified: int = 0  # of them, how many have a verified affiliation
+
+
+async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Grouping) -> list[Group]:
+    """Every published signatory, grouped by organisation or role as far as each chose to show
+    it; larger groups first, then by name; those without one close the list."""
+    rows = (
+        await session.execute(
+            select(
+                Signature.id,
+                Signature.first_name,
+                Signature.last_name,
+                Signature.role,
+                Signature.organisation,
+                Signature.publication,
+                Signature.confirmed_at,
+            )
+            .where(*_published(campaign_id))
+            .order_by(Signature.last_name, Signature.first_name, Signature.id)
+        )
+    ).all()
+    groups: dict[str, list[Signatory]] = defaultdict(list)
+    spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    loose: list[Signatory] = []
+    for row in rows:
+        signatory = Signatory(
+            id=row.id,
+            first_name=row.first_name or "",
+            last_name=row.last_name or "",
+            role=row.role if row.publication.shows_role else None,
+            organisation=row.organisation if row.publication.shows_organisation else None,
+            confirmed_at=row.confirmed_at,
+        )
+        label = signatory.organisation if grouping is Grouping.ORGANISATION else signatory.role
+        if label is None:
+            loose.append(signatory)
+            continue
+        key = " ".join(label.casefold().split())
+        groups[key].append(signatory)
+        spellings[key][label] += 1
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    result = [
+        Group(min(spellings[key].items(), key=lambda s: (-s[1], s[0]))[0], members)
+        for key, members in ordered
+    ]
+    if loose:
+        result.append(Group(None, loose))
+    return result
+
+
+async def letter(session: AsyncSession, campaign_id: int) -> list[Group]:
+    """The letter's groups, as its campaign currently asks them grouped."""
+    campaign = await session.get(Campaign, campaign_id)
+    grouping = campaign.grouping if campaign is not None else Grouping.ORGANISATION
+    return await letter_groups(session, campaign_id, grouping)

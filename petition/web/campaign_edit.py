@@ -141,6 +141,7 @@ def _values(campaign: Campaign, tz: str) -> dict[str, str]:
     values = {
         "title": campaign.title,
         "kind": campaign.kind.value,
+        "grouping": campaign.grouping.value,
         "body": campaign.body_markdown,
         "goal": str(campaign.goal or ""),
         "opens": campaigns.local_day(campaign.opens_at, tz) if campaign.opens_at else "",

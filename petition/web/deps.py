@@ -13,10 +13,11 @@ from jinja2 import Environment
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import changes, mail
+from petition import changes, mail, published
 from petition.bus import Bus
 from petition.db import SessionFactory
-from petition.live import BreakdownCache, Hub
+from petition.letters import Memo
+from petition.live import Cache, Hub
 from petition.organisers import SessionPolicy
 from petition.outbox import Sender
 from petition.passwords import Passwords
@@ -67,7 +68,9 @@ class Services:
     login_guard: LoginGuard
     bus: Bus
     hub: Hub
-    breakdowns: BreakdownCache
+    breakdowns: Cache[published.Breakdown]
+    letters: Cache[list[published.Group]]
+    documents: Memo
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -98,7 +98,11 @@ async def test_edit_changes_the_public_page_but_never_the_address(
         form = await browser.get("/dashboard/c/mission-sante/edit")
         assert form.status_code == 200 and "Nous demandons" in form.text
         fields = _campaign_fields(
-            title="Titre corrigé", slug="ignored", closes=last_day, require_organisation="yes"
+            title="Titre corrigé",
+            slug="ignored",
+            closes=last_day,
+            require_organisation="yes",
+            grouping="role",
         )
         assert (await _post(browser, "/dashboard/c/mission-sante/edit", fields)).status_code == 303
         public = await browser.get("/c/mission-sante")
@@ -106,6 +110,11 @@ async def test_edit_changes_the_public_page_but_never_the_address(
         assert 'id="organisation"' in public.text and "(obligatoire)" in public.text
         again = await browser.get("/dashboard/c/mission-sante/edit")
         assert f'value="{last_day}"' in again.text  # the last day, as typed
+        assert 'id="grouping-role" name="grouping" value="role" checked' in again.text
+        wrong = await _post(
+            browser, "/dashboard/c/mission-sante/edit", _campaign_fields(grouping="age")
+        )
+        assert wrong.status_code == 422 and "Choisissez comment regrouper" in wrong.text
         assert (await browser.get("/c/ignored")).status_code == 404
 
     async with server.client() as viewer:
