@@ -31,6 +31,7 @@ from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
 from petition.web import (
+    affiliations,
     api,
     campaign_edit,
     dashboard,
@@ -168,6 +169,8 @@ def create_app(
                 campaign_edit.open_or_close,
                 team.add_member,
                 team.change_member,
+                affiliations.affiliations_page,
+                affiliations.change_affiliations,
             ),
             create_static_files_router(
                 path="/static",

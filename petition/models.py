@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -184,6 +185,8 @@ class Signature(Base):
     email_domain: Mapped[str | None] = mapped_column(String(253))
     invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     invalidation_reason: Mapped[str | None] = mapped_column(String(200))
+    # Confirmed from an address on a domain the organisers map to the organisation named.
+    affiliation_verified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SignatureToken(Base):
@@ -324,4 +327,18 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Affiliation(Base):
+    """An email domain that belongs to an organisation, for one campaign (`chu-lyon.fr` → CHU de
+    Lyon): a signer confirming from it and naming that organisation is shown as verified."""
+
+    __tablename__ = "affiliations"
+    __table_args__ = (UniqueConstraint("campaign_id", "domain", name="uq_affiliations_domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    organisation: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

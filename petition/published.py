@@ -32,6 +32,8 @@ class Signatory:
     role: str | None
     organisation: str | None
     confirmed_at: datetime
+    # Shown only beside a published organisation: otherwise it would hint at a hidden one.
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,7 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
                 Signature.organisation,
                 Signature.publication,
                 Signature.confirmed_at,
+                Signature.affiliation_verified,
             )
             .where(*_published(campaign_id))
             .order_by(Signature.last_name, Signature.first_name, Signature.id)
@@ -204,6 +207,7 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
             role=row.role if row.publication.shows_role else None,
             organisation=row.organisation if row.publication.shows_organisation else None,
             confirmed_at=row.confirmed_at,
+            verified=row.affiliation_verified and row.publication.shows_organisation,
         )
         label = signatory.organisation if grouping is Grouping.ORGANISATION else signatory.role
         if label is None:
@@ -214,7 +218,11 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
         spellings[key][label] += 1
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     result = [
-        Group(min(spellings[key].items(), key=lambda s: (-s[1], s[0]))[0], members)
+        Group(
+            min(spellings[key].items(), key=lambda s: (-s[1], s[0]))[0],
+            members,
+            sum(1 for member in members if member.verified),
+        )
         for key, members in ordered
     ]
     if loose:

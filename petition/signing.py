@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import counts, outbox, tokens
+from petition import affiliations, counts, outbox, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -229,6 +229,7 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
     if _rowcount(confirmed) == 1:
         await counts.add(session, target.campaign.id, +1)
+        await affiliations.verify(session, target.signature)
     return target
 
 
@@ -251,6 +252,7 @@ async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarg
             withdrawn_at=now,
             email_hash=None,
             email_domain=None,
+            affiliation_verified=False,
             first_name=None,
             last_name=None,
             role=None,

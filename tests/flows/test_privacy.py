@@ -7,12 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from petition.db import SessionFactory
-from petition.models import Base
 from petition.settings import Settings
 from tests.support.journey import link, press, sign, signer
+from tests.support.privacy import until_no_row_mentions
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
@@ -41,7 +40,7 @@ async def test_clear_address_is_erased_once_mail_has_left(
         await sign(browser, SLUG, signer(EMAIL))  # an "already signed" mail, erased in turn
         await smtp.wait_for(2)
 
-    await _until_no_row_mentions(sessions, EMAIL)
+    await until_no_row_mentions(sessions, EMAIL)
     if settings.resolved_database_url.startswith("sqlite"):
         await _until_no_file_mentions(
             Path(settings.resolved_database_url.removeprefix("sqlite:///")), EMAIL
@@ -55,20 +54,6 @@ async def test_clear_address_is_erased_once_mail_has_left(
     assert "petition.outbox" in server_side or "uvicorn" in server_side  # something was logged
     for secret in (EMAIL, token, "Hippocrate"):
         assert secret not in server_side
-
-
-async def _until_no_row_mentions(sessions: SessionFactory, needle: str) -> None:
-    """Every row of every table, as text; the sender erases right after delivery."""
-    for _ in range(50):
-        found = []
-        async with sessions() as session:
-            for table in Base.metadata.sorted_tables:
-                rows = (await session.execute(select(table))).all()
-                found += [table.name for row in rows if needle in repr(tuple(row))]
-        if not found:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{needle} still stored in {found}")
 
 
 async def _until_no_file_mentions(database: Path, needle: str) -> None:
