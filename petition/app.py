@@ -137,6 +137,7 @@ def create_app(
             public.confirmed,
             public.withdraw_page,
             public.withdraw,
+            public.change_publication,
             public.withdrawn,
             public.health,
             signatories.signatories_page,

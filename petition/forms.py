@@ -58,7 +58,7 @@ def parse_signature(
     email, email_error = clean_email(data.get("email", ""))
     if email_error:
         errors["email"] = email_error
-    publication = _publication(data.get("publication", ""))
+    publication = publication_choice(data.get("publication", ""))
     if publication is None:
         errors["publication"] = _("Please choose one of the options offered.")
     if data.get("consent") != "yes":
@@ -75,7 +75,7 @@ def parse_signature(
     )
 
 
-def _publication(raw: str) -> Publication | None:
+def publication_choice(raw: str) -> Publication | None:
     """Nothing chosen means nothing published; anything but an offered choice is refused."""
     if not raw:
         return Publication.NONE

@@ -15,6 +15,7 @@ from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
     Campaign,
+    Publication,
     Signature,
     SignatureStatus,
     SignatureToken,
@@ -230,6 +231,25 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
     if _rowcount(confirmed) == 1:
         await counts.add(session, target.campaign.id, +1)
         await affiliations.verify(session, target.signature)
+    return target
+
+
+async def change_publication(
+    session: AsyncSession, token: str, choice: Publication, now: datetime
+) -> LinkTarget:
+    """What of the signer may be published, changed through their own link (kept usable).
+
+    The choice is part of the consent: its time is the time of the consent record.
+    """
+    target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
+    if target.signature.status is SignatureStatus.WITHDRAWN:
+        raise UsedLink
+    await session.execute(
+        update(Signature)
+        .where(Signature.id == target.signature.id)
+        .values(publication=choice, consented_at=now)
+    )
+    target.signature.publication = choice
     return target
 
 

@@ -11,6 +11,7 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import campaigns, counts, forms, signing, tokens
+from petition.i18n import _
 from petition.models import Campaign, SignatureStatus, TokenPurpose
 from petition.signing import Links
 from petition.web.deps import Services, ServicesDep
@@ -114,8 +115,28 @@ async def withdraw_page(
             target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
         except tokens.LinkError as problem:
             return link_problem(request, services, problem, kind="signature")
-    context = {"campaign": target.campaign, "token": token}
-    return render(request, services, "withdraw.html", context, headers=PRIVATE)
+    return _manage_page(request, services, target, token, {})
+
+
+@post("/withdraw/{token:str}/publication")
+async def change_publication(
+    request: AnyRequest, services: ServicesDep, token: FromPath[str]
+) -> Response[Any]:
+    """The signer changes what of them is published, through the link in their mail."""
+    data = await _form_data(request)
+    choice = forms.publication_choice(data.get("publication", ""))
+    try:
+        async with services.transaction() as session:
+            if choice is None:
+                target = await signing.resolve(
+                    session, token, TokenPurpose.WITHDRAW, services.clock()
+                )
+                problem = {"publication": _("Please choose one of the options offered.")}
+                return _manage_page(request, services, target, token, problem)
+            await signing.change_publication(session, token, choice, services.clock())
+    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
+        return link_problem(request, services, problem, kind="signature")
+    return Redirect(f"/withdraw/{token}?saved=1", status_code=303)
 
 
 @post("/withdraw/{token:str}")
@@ -145,6 +166,25 @@ async def health(services: ServicesDep) -> str:
     async with services.transaction() as session:
         await campaigns.any_exists(session)
     return "ok"
+
+
+def _manage_page(
+    request: AnyRequest,
+    services: Services,
+    target: signing.LinkTarget,
+    token: str,
+    errors: dict[str, str],
+) -> Response[str]:
+    """The signer's own page (their mailed link): what is published, and withdrawal."""
+    context = {
+        "campaign": target.campaign,
+        "token": token,
+        "publication": target.signature.publication.value,
+        "saved": request.query_params.get("saved") == "1",
+        "errors": errors,
+    }
+    status = 422 if errors else 200
+    return render(request, services, "withdraw.html", context, status_code=status, headers=PRIVATE)
 
 
 async def _campaign_or_404(session: AsyncSession, slug: FromPath[str]) -> Campaign:
