@@ -31,6 +31,7 @@ from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.throttle import ClientKeys, Throttle
 from petition.web import (
+    addressees,
     affiliations,
     api,
     campaign_edit,
@@ -172,6 +173,9 @@ def create_app(
                 team.change_member,
                 affiliations.affiliations_page,
                 affiliations.change_affiliations,
+                addressees.addressees_page,
+                addressees.import_addressees,
+                addressees.pack,
             ),
             create_static_files_router(
                 path="/static",

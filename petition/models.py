@@ -342,3 +342,23 @@ class Affiliation(Base):
     domain: Mapped[str] = mapped_column(String(253))
     organisation: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Addressee(Base):
+    """Someone a letter is sent to, e.g. a hospital director. Public officials in their role:
+    their professional address is kept, unlike signers'."""
+
+    __tablename__ = "addressees"
+    __table_args__ = (UniqueConstraint("campaign_id", "email", name="uq_addressees_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    salutation: Mapped[str] = mapped_column(String(100))  # "Madame la directrice"
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    institution: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    # Organisation names and email domains that belong to the institution, to find its staff.
+    organisations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

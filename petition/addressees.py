@@ -1,0 +1,157 @@
+"""Addressees of a letter, imported from a spreadsheet: all rows or none, each bad one named.
+
+Columns (a header line, `,` or `;` between cells, UTF-8 with or without BOM): salutation, name,
+title, institution, email, organisations, domains — the last two list, separated by `|`, the
+organisation names and email domains that belong to the institution.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition.affiliations import clean_domain, same_organisation
+from petition.forms import clean_email, clean_text
+from petition.i18n import _
+from petition.models import Addressee
+from petition.published import Signatory
+
+COLUMNS = ("salutation", "name", "title", "institution", "email", "organisations", "domains")
+REQUIRED = ("salutation", "name", "institution", "email")
+MAX_ROWS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    salutation: str
+    name: str
+    title: str | None
+    institution: str
+    email: str
+    organisations: tuple[str, ...]
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int  # as a spreadsheet numbers it: the header is line 1
+    column: str | None
+    message: str  # a message id, translated where shown
+
+
+def parse(text: str, existing: Sequence[str] = ()) -> list[Row] | list[LineError]:
+    """Every row clean, or every problem with its line; `existing`: addresses already imported."""
+    text = text.removeprefix("\ufeff")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        return [LineError(1, ", ".join(missing), _("These columns are missing."))]
+    rows: list[Row] = []
+    errors: list[LineError] = []
+    seen = {address.lower() for address in existing}
+    for number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if number > MAX_ROWS + 1:
+            errors.append(LineError(number, None, _("Too many rows: import them in parts.")))
+            break
+        values = dict(zip(header, cells, strict=False))
+        row = _row(number, values, errors)
+        if row is None:
+            continue
+        if row.email in seen:
+            errors.append(LineError(number, "email", _("This address appears twice.")))
+            continue
+        seen.add(row.email)
+        rows.append(row)
+    return errors or rows
+
+
+def _row(number: int, values: dict[str, str], errors: list[LineError]) -> Row | None:
+    before = len(errors)
+    texts: dict[str, str] = {}
+    for name, limit in (("salutation", 100), ("name", 200), ("title", 200), ("institution", 200)):
+        value, problem = clean_text(values.get(name, ""), limit, required=name in REQUIRED)
+        if problem:
+            errors.append(LineError(number, name, problem))
+        texts[name] = value
+    email, problem = clean_email(values.get("email", ""))
+    if problem:
+        errors.append(LineError(number, "email", problem))
+    organisations = []
+    for part in _parts(values.get("organisations", "")):
+        value, problem = clean_text(part, 200, required=True)
+        if problem:
+            errors.append(LineError(number, "organisations", problem))
+        organisations.append(value)
+    domains = []
+    for part in _parts(values.get("domains", "")):
+        domain = clean_domain(part)
+        if domain is None:
+            errors.append(
+                LineError(number, "domains", _("Give a domain name such as chu-lyon.fr."))
+            )
+        else:
+            domains.append(domain)
+    if len(errors) > before:
+        return None
+    return Row(
+        salutation=texts["salutation"],
+        name=texts["name"],
+        title=texts["title"] or None,
+        institution=texts["institution"],
+        email=email,
+        organisations=tuple(organisations),
+        domains=tuple(domains),
+    )
+
+
+def _parts(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split("|") if part.strip()]
+
+
+async def listed(session: AsyncSession, campaign_id: int) -> list[Addressee]:
+    result = await session.execute(
+        select(Addressee)
+        .where(Addressee.campaign_id == campaign_id)
+        .order_by(Addressee.institution, Addressee.name)
+    )
+    return list(result.scalars())
+
+
+async def add_all(
+    session: AsyncSession, campaign_id: int, rows: Sequence[Row], now: datetime
+) -> None:
+    session.add_all(
+        Addressee(
+            campaign_id=campaign_id,
+            salutation=row.salutation,
+            name=row.name,
+            title=row.title,
+            institution=row.institution,
+            email=row.email,
+            organisations=list(row.organisations),
+            domains=list(row.domains),
+            created_at=now,
+        )
+        for row in rows
+    )
+    await session.flush()
+
+
+def from_institution(addressee: Addressee, signatory: Signatory) -> bool:
+    """Is this published signatory one of the addressee's own staff, by the organisation
+    they chose to publish?"""
+    if signatory.organisation is None:
+        return False
+    names = [addressee.institution, *addressee.organisations]
+    return any(same_organisation(name, signatory.organisation) for name in names)
