@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
-from petition.campaigns import SLUG, CampaignSpec
-from petition.forms import OPTIONAL_FIELDS, Errors, clean_text
+from petition.campaigns import SLUG, ActionKit, CampaignSpec
+from petition.forms import OPTIONAL_FIELDS, Errors, clean_email, clean_text
 from petition.i18n import _
 from petition.models import CampaignKind, Grouping
 
@@ -39,6 +39,7 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
     closes = _day(data.get("closes"), "closes", errors)
     if opens and closes and closes < opens:
         errors["closes"] = _("The campaign cannot close before it opens.")
+    kit = _kit(data, errors)
     if errors:
         return errors
     return CampaignSpec(
@@ -50,6 +51,7 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
         closes=closes,
         body_markdown=body,
         grouping=Grouping(grouping),
+        kit=kit,
         required_fields=tuple(
             f for f in sorted(OPTIONAL_FIELDS) if data.get(f"require_{f}") == "yes"
         ),
@@ -74,3 +76,27 @@ def _day(value: object, field: str, errors: Errors) -> date | None:
     except ValueError:
         errors[field] = _("Give a date such as 2027-03-31.")
         return None
+
+
+def _kit(data: Mapping[str, object], errors: Errors) -> ActionKit | None:
+    """The optional action kit: nothing, or a title, a subject and a text (and an address)."""
+    raw = {k: str(data.get(f"kit_{k}", "")) for k in ("title", "subject", "body", "email")}
+    if not any(value.strip() for value in raw.values()):
+        return None
+    title, problem = clean_text(raw["title"], 200, required=True)
+    if problem:
+        errors["kit_title"] = problem
+    subject, problem = clean_text(raw["subject"], 300, required=True)
+    if problem:
+        errors["kit_subject"] = problem
+    body = raw["body"].replace("\r\n", "\n").strip()
+    if not body:
+        errors["kit_body"] = _("This field is required.")
+    elif len(body) > BODY_MAX:
+        errors["kit_body"] = _("This is too long.")
+    email = None
+    if raw["email"].strip():
+        email, problem = clean_email(raw["email"])
+        if problem:
+            errors["kit_email"] = problem
+    return ActionKit(title=title, subject=subject, body=body, email=email)

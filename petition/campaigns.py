@@ -47,6 +47,18 @@ class CampaignSpec:
     required_fields: tuple[str, ...] = ()
     opens: date | None = None
     grouping: Grouping = Grouping.ORGANISATION
+    kit: ActionKit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionKit:
+    """A letter offered to signers once they confirmed; `{first_name}`, `{last_name}` and
+    `{date}` in its subject and body are filled in on their request, never stored."""
+
+    title: str
+    subject: str
+    body: str
+    email: str | None = None  # where their mail client should send it, if known
 
 
 def parse_campaign_file(text: str) -> CampaignSpec:
@@ -112,6 +124,11 @@ def apply(campaign: Campaign, spec: CampaignSpec, tz: str) -> None:
     campaign.closes_at = closing_instant(spec.closes, tz) if spec.closes else None
     campaign.required_fields = list(spec.required_fields)
     campaign.grouping = spec.grouping
+    kit = spec.kit
+    campaign.kit_title = kit.title if kit else None
+    campaign.kit_subject = kit.subject if kit else None
+    campaign.kit_body = kit.body if kit else None
+    campaign.kit_email = kit.email if kit else None
 
 
 def close_now(campaign: Campaign, now: datetime) -> None:

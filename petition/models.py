@@ -136,6 +136,12 @@ class Campaign(Base):
     grouping: Mapped[Grouping] = mapped_column(
         _enum(Grouping, "signatory_grouping"), default=Grouping.ORGANISATION
     )
+    # Action kit: a letter signers may send themselves after confirming, filled in with their
+    # name on their screen; nothing of it is stored per signer.
+    kit_title: Mapped[str | None] = mapped_column(String(200))
+    kit_email: Mapped[str | None] = mapped_column(String(254))
+    kit_subject: Mapped[str | None] = mapped_column(String(300))
+    kit_body: Mapped[str | None] = mapped_column(Text)
 
     def has_opened(self, now: datetime) -> bool:
         return self.opens_at is None or now >= self.opens_at

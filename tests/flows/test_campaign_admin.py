@@ -103,6 +103,10 @@ async def test_edit_changes_the_public_page_but_never_the_address(
             closes=last_day,
             require_organisation="yes",
             grouping="role",
+            kit_title="Votre opposition",
+            kit_subject="Opposition — {last_name}",
+            kit_body="Je soussigné(e) {first_name} {last_name}…",
+            kit_email="dpo@caisse.example",
         )
         assert (await _post(browser, "/dashboard/c/mission-sante/edit", fields)).status_code == 303
         public = await browser.get("/c/mission-sante")
@@ -111,6 +115,11 @@ async def test_edit_changes_the_public_page_but_never_the_address(
         again = await browser.get("/dashboard/c/mission-sante/edit")
         assert f'value="{last_day}"' in again.text  # the last day, as typed
         assert 'id="grouping-role" name="grouping" value="role" checked' in again.text
+        assert 'value="Votre opposition"' in again.text and "dpo@caisse.example" in again.text
+        half_kit = await _post(
+            browser, "/dashboard/c/mission-sante/edit", _campaign_fields(kit_title="Sans texte")
+        )
+        assert half_kit.status_code == 422 and 'id="kit_body-error"' in half_kit.text
         wrong = await _post(
             browser, "/dashboard/c/mission-sante/edit", _campaign_fields(grouping="age")
         )

@@ -1,0 +1,67 @@
+"""Signers take the campaign's action kit with them: as text, as PDF, or into their mail."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from petition import campaigns, kit, letters
+from petition.forms import clean_text
+from petition.web.deps import ServicesDep
+from petition.web.pages import PRIVATE, render, render_body
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@post("/c/{slug:str}/kit", summary="The action kit filled in with the signer's name")
+async def take_kit(
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+) -> Response[Any]:
+    form = await request.form()
+    first, bad_first = clean_text(str(form.get("first_name", "")), 100, required=True)
+    last, bad_last = clean_text(str(form.get("last_name", "")), 100, required=True)
+    async with services.reading() as session:
+        campaign = await campaigns.get_by_slug(session, slug)
+    if campaign is None or not campaign.kit_title or not campaign.kit_body:
+        raise NotFoundException
+    if bad_first or bad_last:
+        return Redirect(f"/c/{slug}/confirmed#kit", status_code=303)
+    today = services.clock().astimezone().date()
+    day = today.isoformat()
+    subject = kit.fill(campaign.kit_subject or "", first, last, day)
+    body = kit.fill(campaign.kit_body, first, last, day)
+    chosen = str(form.get("format", "text"))
+    if chosen == "mail":
+        # A page rather than a redirect: the letter stays readable (and copyable) for whoever
+        # has no mail client set up, and the link opens it in the one they have.
+        context = {
+            "campaign": campaign,
+            "subject": subject,
+            "body": body,
+            "mailto": kit.mailto(campaign.kit_email, subject, body),
+        }
+        return render(request, services, "kit_ready.html", context, headers=PRIVATE)
+    if chosen == "pdf":
+        context = {"subject": subject, "body": body, "email": campaign.kit_email}
+        _locale, html = render_body(request, services, "kit_document.html", context)
+        document = await asyncio.to_thread(letters.pdf, html)
+        return _download(
+            document, "application/pdf", kit.file_name(campaign.kit_title, today, "pdf")
+        )
+    text = f"{subject}\n\n{body}\n"
+    name = kit.file_name(campaign.kit_title, today, "txt")
+    return _download(text.encode(), "text/plain; charset=utf-8", name)
+
+
+def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
+    return Response(
+        content,
+        media_type=media_type,
+        status_code=200,
+        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
