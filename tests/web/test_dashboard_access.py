@@ -7,9 +7,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from petition import addressees
 from petition.app import create_app
 from petition.db import SessionFactory
-from petition.models import Base, Campaign, Role, SignatureStatus
+from petition.models import Addressee, Base, Campaign, Role, SignatureStatus
 from petition.settings import Settings
 from tests.support import factories
 from tests.support.accounts import PASSWORD, login
@@ -23,10 +24,10 @@ _PARAM = re.compile(r"\{(\w+):\w+\}")
 
 
 def _dashboard_routes(
-    settings: Settings, clock: FakeClock, member_id: int
+    settings: Settings, clock: FakeClock, ids: dict[str, str]
 ) -> list[tuple[str, str]]:
     """(method, concrete path) of every route behind the organiser login."""
-    values = {"slug": "mission-sante", "action": "close", "member_id": str(member_id)}
+    values = {"slug": "mission-sante", "action": "close", **ids}
     routes: list[tuple[str, str]] = []
     for route in create_app(settings, clock=clock).routes:
         if not route.path.startswith(("/dashboard", "/organiser/2fa")):
@@ -44,7 +45,8 @@ async def two_campaigns(
     clock: FakeClock,
     campaign: Campaign,
     password_hash: str,
-) -> int:
+) -> dict[str, str]:
+    """Path parameters of real rows: the owner as a team member, an addressee."""
     owner = await factories.organiser_with_role(
         sessions, settings.load_secret_key(), campaign, Role.OWNER,
         email=OWNER, name="Olga", password_hash=password_hash, now=clock(),
@@ -57,7 +59,11 @@ async def two_campaigns(
     await factories.signature(
         sessions, campaign, status=SignatureStatus.CONFIRMED, at=clock(), first_name="Ada"
     )
-    return owner.id
+    async with sessions() as session, session.begin():
+        row = addressees.Row("Madame", "Anne Morel", None, "CHU", "a@chu.example", (), ())
+        await addressees.add_all(session, campaign.id, [row], clock())
+        ident = await session.scalar(select(Addressee.id))
+    return {"member_id": str(owner.id), "ident": str(ident)}
 
 
 async def _snapshot(sessions: SessionFactory) -> dict[str, list[str]]:
@@ -71,7 +77,7 @@ async def _snapshot(sessions: SessionFactory) -> dict[str, list[str]]:
 
 
 async def test_anonymous_visitors_are_sent_to_the_login_page(
-    server: LiveServer, settings: Settings, clock: FakeClock, two_campaigns: int
+    server: LiveServer, settings: Settings, clock: FakeClock, two_campaigns: dict[str, str]
 ) -> None:
     async with server.client() as browser:
         token = (await browser.get("/organiser/login")).cookies.get("csrftoken") or ""
@@ -90,7 +96,7 @@ async def test_another_campaigns_organiser_reaches_nothing_of_it(
     settings: Settings,
     clock: FakeClock,
     sessions: SessionFactory,
-    two_campaigns: int,
+    two_campaigns: dict[str, str],
 ) -> None:
     before = await _snapshot(sessions)
     async with server.client() as sam:
@@ -112,7 +118,7 @@ async def test_posts_without_csrf_are_refused_and_gets_change_nothing(
     settings: Settings,
     clock: FakeClock,
     sessions: SessionFactory,
-    two_campaigns: int,
+    two_campaigns: dict[str, str],
 ) -> None:
     async with server.client() as olga:
         await login(olga, OWNER, PASSWORD)
