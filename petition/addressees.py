@@ -11,15 +11,15 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition.affiliations import clean_domain, same_organisation
 from petition.forms import clean_email, clean_text
 from petition.i18n import _
-from petition.models import Addressee
+from petition.models import Addressee, OutboxMail, OutboxStatus
 from petition.published import Signatory
 
 COLUMNS = ("salutation", "name", "title", "institution", "email", "organisations", "domains")
@@ -155,3 +155,72 @@ def from_institution(addressee: Addressee, signatory: Signatory) -> bool:
         return False
     names = [addressee.institution, *addressee.organisations]
     return any(same_organisation(name, signatory.organisation) for name in names)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str  # "new", "queued", "sent" or "failed"
+    at: datetime | None  # when it is due, or was sent
+    reason: str | None
+
+
+async def statuses(session: AsyncSession, campaign_id: int) -> dict[int, Status]:
+    """Where the letter to each addressee stands, read from its mail in the outbox."""
+    rows = await session.execute(
+        select(Addressee.id, OutboxMail.status, OutboxMail.next_attempt_at, OutboxMail.sent_at,
+               OutboxMail.last_error)
+        .outerjoin(OutboxMail, OutboxMail.id == Addressee.outbox_id)
+        .where(Addressee.campaign_id == campaign_id)
+    )  # fmt: skip
+    result = {}
+    for ident, status, due, sent, error in rows.all():
+        if status is None:
+            result[ident] = Status("new", None, None)
+        elif status is OutboxStatus.SENT:
+            result[ident] = Status("sent", sent, None)
+        elif status is OutboxStatus.FAILED:
+            result[ident] = Status("failed", None, error)
+        else:
+            result[ident] = Status("queued", due, error)
+    return result
+
+
+async def sendable(
+    session: AsyncSession,
+    campaign_id: int,
+    ids: Sequence[int] | None,
+    *,
+    include_failed: bool,
+    lock: bool = False,
+) -> list[Addressee]:
+    """Addressees the letter may go to now: never sent (and, when asked, failed). Never one
+    queued or sent, so a double click, two organisers or a resend cannot send it twice."""
+    query = (
+        select(Addressee)
+        .outerjoin(OutboxMail, OutboxMail.id == Addressee.outbox_id)
+        .where(
+            Addressee.campaign_id == campaign_id,
+            or_(
+                Addressee.outbox_id.is_(None),
+                and_(OutboxMail.status == OutboxStatus.FAILED, literal(include_failed)),
+            ),
+        )
+        .order_by(Addressee.id)
+    )
+    if ids is not None:
+        query = query.where(Addressee.id.in_(ids))
+    if lock:
+        query = query.with_for_update(of=Addressee)
+    return list((await session.execute(query)).scalars())
+
+
+async def next_slot(
+    session: AsyncSession, campaign_id: int, now: datetime, step: timedelta
+) -> datetime:
+    """When the next letter may leave: after those already queued, one every `step`."""
+    latest = await session.scalar(
+        select(func.max(OutboxMail.next_attempt_at))
+        .join(Addressee, Addressee.outbox_id == OutboxMail.id)
+        .where(Addressee.campaign_id == campaign_id, OutboxMail.status == OutboxStatus.PENDING)
+    )
+    return max(now, latest + step) if latest is not None else now

@@ -178,6 +178,7 @@ def create_app(
                 addressees.addressees_page,
                 addressees.import_addressees,
                 addressees.pack,
+                addressees.send_letters,
             ),
             create_static_files_router(
                 path="/static",

@@ -35,6 +35,13 @@ class RenderedMail:
     html: str
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str
+    content: bytes
+    mime: str = "application/pdf"
+
+
 class TemporaryMailError(Exception):
     """Delivery failed for now (server down, 4xx, timeout): try again later."""
 
@@ -60,7 +67,9 @@ def render(
         )
 
 
-def build_message(sender: str, to: str, mail: RenderedMail) -> EmailMessage:
+def build_message(
+    sender: str, to: str, mail: RenderedMail, attachment: Attachment | None = None
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -70,6 +79,11 @@ def build_message(sender: str, to: str, mail: RenderedMail) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
+    if attachment is not None:
+        maintype, _, subtype = attachment.mime.partition("/")
+        message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.name
+        )
     return message
 
 

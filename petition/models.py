@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -237,6 +238,12 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Letters to addressees: better not sent than sent twice. Such a mail found "being sent"
+    # after a crash is reported as interrupted instead of being sent again.
+    at_most_once: Mapped[bool] = mapped_column(Boolean, default=False)
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def utcnow() -> datetime:
@@ -368,3 +375,5 @@ class Addressee(Base):
     organisations: Mapped[list[str]] = mapped_column(JSON, default=list)
     domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last mail of the letter to them: its status is theirs (queued, sent, failed).
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))

@@ -21,7 +21,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition.db import SessionFactory
+from petition.i18n import _
 from petition.mail import (
+    Attachment,
     Backend,
     PermanentMailError,
     RenderedMail,
@@ -57,11 +59,15 @@ async def enqueue(
     *,
     template: str,
     to: str,
-    recipient_hash: str,
+    recipient_hash: str | None,
     mail: RenderedMail,
     now: datetime,
     signature_id: int | None = None,
+    attachment: Attachment | None = None,
+    at_most_once: bool = False,
+    not_before: datetime | None = None,
 ) -> OutboxMail:
+    """Queue a mail in the caller's transaction; `not_before` paces a series of them."""
     row = OutboxMail(
         template=template,
         signature_id=signature_id,
@@ -72,8 +78,11 @@ async def enqueue(
         body_html=mail.html,
         status=OutboxStatus.PENDING,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         created_at=now,
+        attachment_name=attachment.name if attachment else None,
+        attachment=attachment.content if attachment else None,
+        at_most_once=at_most_once,
     )
     session.add(row)
     await session.flush()
@@ -99,7 +108,11 @@ _ERASED: dict[str, None] = {
     "subject": None,
     "body_text": None,
     "body_html": None,
+    "attachment": None,
+    "sending_since": None,
 }
+# Stored as the reason, and shown translated (it is a message id).
+INTERRUPTED = _("interrupted while being sent: it may have left; check before sending again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,8 @@ class _Claimed:
     to: str
     mail: RenderedMail
     attempts: int
+    attachment: Attachment | None = None
+    at_most_once: bool = False
 
 
 class Sender:
@@ -172,8 +187,11 @@ class Sender:
             async with self._backend.connect() as connection:
                 while pending:
                     item = pending[0]
+                    if item.at_most_once:
+                        await self._mark_sending(item)
                     try:
-                        await connection.send(build_message(self._from, item.to, item.mail))
+                        message = build_message(self._from, item.to, item.mail, item.attachment)
+                        await connection.send(message)
                     except PermanentMailError as exc:
                         await self._finish(item, OutboxStatus.FAILED, str(exc))
                     except TemporaryMailError as exc:
@@ -205,15 +223,29 @@ class Sender:
                 .limit(BATCH_SIZE)
                 .with_for_update(skip_locked=True)
             )
-            rows = list(result.scalars())
-            for row in rows:
+            rows = []
+            for row in result.scalars():
+                if row.at_most_once and row.sending_since is not None:
+                    # Claimed and handed to the server before a crash: never again on our own.
+                    row.status = OutboxStatus.FAILED
+                    row.last_error = INTERRUPTED
+                    for column, value in _ERASED.items():
+                        setattr(row, column, value)
+                    continue
                 row.next_attempt_at = now + LEASE
+                rows.append(row)
             return [
                 _Claimed(
                     id=row.id,
                     to=row.to_address or "",
                     mail=RenderedMail(row.subject or "", row.body_text or "", row.body_html or ""),
                     attempts=row.attempts,
+                    attachment=(
+                        Attachment(row.attachment_name or "attachment", row.attachment)
+                        if row.attachment is not None
+                        else None
+                    ),
+                    at_most_once=row.at_most_once,
                 )
                 for row in rows
             ]
@@ -234,6 +266,14 @@ class Sender:
                 )
             )
 
+    async def _mark_sending(self, item: _Claimed) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == item.id)
+                .values(sending_since=self._clock())
+            )
+
     async def _postpone(self, item: _Claimed, error: str) -> None:
         delay = min(self._retry_max, self._retry_base * 2**item.attempts)
         delay *= random.uniform(0.8, 1.2)  # noqa: S311  # jitter, not security
@@ -248,6 +288,7 @@ class Sender:
                     attempts=item.attempts + 1,
                     next_attempt_at=self._clock() + timedelta(seconds=delay),
                     last_error=_redact(error, item.to),
+                    sending_since=None,  # refused before delivery: safe to try again
                 )
             )
 

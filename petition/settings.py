@@ -139,6 +139,9 @@ class Settings:
     breakdown_seconds: int = 60
     """Published breakdowns by role and organisation are computed at most this often."""
 
+    letter_mails_per_hour: int = 60
+    """Letters to addressees leave at most this many an hour (receiving servers dislike bursts)."""
+
     counts_check_minutes: int = 60
     """Counters are compared with the signatures (and repaired) this often; 0 turns it off."""
 

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import addressees, audit, letters
+from petition import addressees, audit, letters, outbox
+from petition.forms import clean_email
 from petition.i18n import _
-from petition.models import Addressee, Organiser
+from petition.mail import Attachment, RenderedMail
+from petition.models import Addressee, Campaign, Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
-from petition.web.deps import ServicesDep
-from petition.web.pages import PRIVATE, render, render_body
+from petition.web.deps import Services, ServicesDep
+from petition.web.pages import PRIVATE, locale_of, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # a few thousand addressees
+MAX_TICKED = 1000
 
 
 @get("/dashboard/c/{slug:str}/addressees", dependencies=SIGNED_IN)
@@ -33,7 +37,14 @@ async def addressees_page(
     async with services.transaction() as session:
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         listed = await addressees.listed(session, campaign.id)
-    context = {"campaign": campaign, "addressees": listed, "problems": []}
+        statuses = await addressees.statuses(session, campaign.id)
+    context = {
+        "campaign": campaign,
+        "addressees": listed,
+        "statuses": statuses,
+        "per_hour": services.settings.letter_mails_per_hour,
+        "problems": [],
+    }
     return render(request, services, "organiser/addressees.html", context, headers=PRIVATE)
 
 
@@ -76,7 +87,13 @@ async def import_addressees(
     problems = [p for p in parsed if isinstance(p, addressees.LineError)] or [
         addressees.LineError(1, None, _("The file has no addressee."))
     ]
-    context = {"campaign": campaign, "addressees": listed, "problems": problems}
+    context = {
+        "campaign": campaign,
+        "addressees": listed,
+        "statuses": {},
+        "per_hour": services.settings.letter_mails_per_hour,
+        "problems": problems,
+    }
     return render(
         request, services, "organiser/addressees.html", context, status_code=422, headers=PRIVATE
     )
@@ -97,21 +114,7 @@ async def pack(
         addressee = await session.get(Addressee, ident)
         if addressee is None or addressee.campaign_id != campaign.id:
             raise NotFoundException
-    state = await services.hub.by_slug(slug)
-    groups = await services.letters.get(campaign.id)
-    everyone = [s for group in groups for s in group.signatories]
-    own = [s for s in everyone if addressees.from_institution(addressee, s)]
-    own_ids = {s.id for s in own}
-    context = {
-        "campaign": campaign,
-        "addressee": addressee,
-        "count": state.count if state else 0,
-        "own": own,
-        "others": [s for s in everyone if s.id not in own_ids],
-        "today": services.clock(),
-    }
-    _locale, html = render_body(request, services, "letter_pack.html", context)
-    document = await asyncio.to_thread(letters.pdf, html)
+    document = await _pack_pdf(request, services, campaign, addressee)
     return Response(
         document,
         media_type="application/pdf",
@@ -120,3 +123,106 @@ async def pack(
             "Content-Disposition": f'attachment; filename="{slug}-{addressee.id}.pdf"',
         },
     )
+
+
+async def _pack_pdf(
+    request: AnyRequest, services: Services, campaign: Campaign, addressee: Addressee
+) -> bytes:
+    context = await _pack_context(services, campaign, addressee)
+    _locale, html = render_body(request, services, "letter_pack.html", context)
+    return await asyncio.to_thread(letters.pdf, html)
+
+
+async def _pack_context(
+    services: Services, campaign: Campaign, addressee: Addressee
+) -> dict[str, Any]:
+    state = await services.hub.by_slug(campaign.slug)
+    groups = await services.letters.get(campaign.id)
+    everyone = [s for group in groups for s in group.signatories]
+    own = [s for s in everyone if addressees.from_institution(addressee, s)]
+    own_ids = {s.id for s in own}
+    return {
+        "campaign": campaign,
+        "addressee": addressee,
+        "count": state.count if state else 0,
+        "own": own,
+        "others": [s for s in everyone if s.id not in own_ids],
+        "today": services.clock(),
+        "letter_url": f"{services.settings.public_url}/c/{campaign.slug}/letter",
+    }
+
+
+@post("/dashboard/c/{slug:str}/addressees/send", dependencies=SIGNED_IN)
+async def send_letters(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[Any]:
+    """Send the letter — to oneself as a test, to every new addressee, to those that failed,
+    or to the ticked ones — each with their own pack, paced by the hourly cap."""
+    form = await request.form()
+    action = str(form.get("action", ""))
+    ticked = [int(v) for v in form.getall("id", []) if str(v).isdigit()][:MAX_TICKED]
+    test_to, bad_test = clean_email(str(form.get("test_to", "")))
+    async with services.transaction() as session:
+        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        if action == "test":
+            if bad_test:
+                raise ValidationException
+            first = (await addressees.listed(session, campaign.id))[:1]
+            targets = first
+        elif action in ("all", "failed", "chosen"):
+            ids = ticked if action == "chosen" else None
+            include_failed = action != "all"
+            targets = await addressees.sendable(
+                session, campaign.id, ids, include_failed=include_failed
+            )
+        else:
+            raise ValidationException
+    locale = locale_of(request)
+    packs = {a.id: await _pack_pdf(request, services, campaign, a) for a in targets}
+    mails = {a.id: await _letter_mail(services, campaign, a, locale) for a in targets}
+    async with services.transaction() as session:
+        now = services.clock()
+        if action == "test":
+            for a in targets:
+                await outbox.enqueue(
+                    session, template="letter-test", to=test_to, recipient_hash=None,
+                    mail=_as_test(mails[a.id]), now=now,
+                    attachment=Attachment(f"{slug}-test.pdf", packs[a.id]),
+                )  # fmt: skip
+            await audit.record(session, campaign, organiser, "test letter", {}, len(targets), now)
+        else:
+            # Again under lock: what another request queued meanwhile is not queued twice.
+            still = await addressees.sendable(
+                session, campaign.id, [a.id for a in targets],
+                include_failed=action != "all", lock=True,
+            )  # fmt: skip
+            step = timedelta(hours=1) / max(1, services.settings.letter_mails_per_hour)
+            slot = await addressees.next_slot(session, campaign.id, now, step)
+            for a in still:
+                row = await outbox.enqueue(
+                    session, template="letter", to=a.email, recipient_hash=None,
+                    mail=mails[a.id], now=now, not_before=slot, at_most_once=True,
+                    attachment=Attachment(f"{slug}-{a.id}.pdf", packs[a.id]),
+                )  # fmt: skip
+                a.outbox_id = row.id
+                slot += step
+            details = {"action": action}
+            await audit.record(
+                session, campaign, organiser, "send letter", details, len(still), now
+            )
+    services.sender.wake()
+    return Redirect(f"/dashboard/c/{slug}/addressees", status_code=303)
+
+
+async def _letter_mail(
+    services: Services, campaign: Campaign, addressee: Addressee, locale: str
+) -> RenderedMail:
+    context = await _pack_context(services, campaign, addressee)
+    return services.render_mail("letter", locale, context)
+
+
+def _as_test(mail: RenderedMail) -> RenderedMail:
+    return RenderedMail(f"[TEST] {mail.subject}", mail.text, mail.html)
