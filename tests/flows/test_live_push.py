@@ -113,7 +113,8 @@ async def test_a_second_process_hears_of_changes_made_through_the_first(
         "PETITION_REDIS_URL": redis_url,
         "PETITION_LIVE_RESYNC": "60",
     }
-    async with serve(shared, clock) as first, petition_serve(env) as second:
+    async with serve(shared, clock) as first, petition_serve(env) as process:
+        second = process.base_url
         watcher = await Watcher.open(second + EVENTS)
         try:
             assert (await watcher.next_event(within=5)).data["count"] == 0

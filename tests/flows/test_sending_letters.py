@@ -4,8 +4,11 @@ by a crash is reported, not sent a second time on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import os
+import signal
 from email.message import EmailMessage
 
 import httpx
@@ -19,6 +22,7 @@ from tests.support import factories
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of
+from tests.support.process import petition_serve
 from tests.support.public import signatures
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
@@ -164,3 +168,55 @@ async def test_a_letter_interrupted_by_a_crash_is_reported_not_sent_again(
         clock.advance(seconds=1)
         again = await smtp.wait_for(N)
     assert [str(m["To"]) for m in again].count("direction0@ch0.example") == 1
+
+
+async def test_a_server_killed_in_the_middle_of_sending_sends_none_twice_after_restart(
+    campaign: Campaign,
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    password_hash: str,
+) -> None:
+    await _arrange(campaign, settings, clock, sessions, password_hash)
+    queueing = dataclasses.replace(settings, run_mail_sender=False, letter_mails_per_hour=360000)
+    async with serve(queueing, clock) as server, server.client() as browser:
+        await _import(server, browser)
+        send = f"/dashboard/c/{SLUG}/addressees/send"
+        assert (await _post(browser, send, action="all")).status_code == 303
+
+    # A real server process sends them, and is killed while the mail server holds the 6th.
+    held = "direction5@ch5.example"
+    smtp.hold.add(held)
+    env = {
+        "PETITION_DATABASE_URL": settings.resolved_database_url,
+        "PETITION_SECRET_KEY": settings.secret_key,
+        "PETITION_VAR_DIR": str(settings.var_dir / "killed"),
+        "PETITION_BASE_URL": settings.base_url,
+        "PETITION_SMTP_HOST": "127.0.0.1",
+        "PETITION_SMTP_PORT": str(smtp.port),
+        "PETITION_SMTP_TLS": "none",
+        "PETITION_OUTBOX_POLL_INTERVAL": "0.2",
+    }
+    async with petition_serve(env) as process:
+        for _ in range(300):
+            if smtp.holding.is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert smtp.holding.is_set(), "the sender never reached the held mail"
+        os.kill(process.pid, signal.SIGKILL)
+    smtp.release.set()
+    smtp.hold.clear()  # from now on the mail server would accept it: a resend would show
+    before = [str(m["To"]) for m in smtp.messages]
+    assert before == [f"direction{n}@ch{n}.example" for n in range(5)]
+
+    clock.advance(minutes=10)  # the dead process's lease is over
+    async with serve(settings, clock) as server, server.client() as browser:
+        await login(browser, EDITOR, PASSWORD)
+        mails = await smtp.wait_for(N - 1)
+        await asyncio.sleep(0.5)  # would anything more leave?
+        page = await browser.get(f"/dashboard/c/{SLUG}/addressees")
+    received = [str(m["To"]) for m in smtp.messages]
+    assert len(received) == len(set(received)) == N - 1 == len(mails)
+    assert held not in received
+    assert page.text.count('data-status="failed"') == 1 and "interrompu" in page.text

@@ -9,15 +9,22 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 
 from tests.support.smtp import free_port
 
 
+@dataclass(frozen=True)
+class Served:
+    base_url: str
+    pid: int
+
+
 @asynccontextmanager
-async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[str]:
-    """Start a server process with these PETITION_* variables; yield its address."""
+async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[Served]:
+    """Start a server process with these PETITION_* variables; yield its address and PID."""
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115  # closed in the finally below
     process = await asyncio.create_subprocess_exec(
@@ -44,7 +51,7 @@ async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[str]:
         if process.returncode is not None:
             log.seek(0)
             raise RuntimeError(log.read().decode(errors="replace"))
-        yield base
+        yield Served(base, process.pid)
     finally:
         if process.returncode is None:
             process.terminate()

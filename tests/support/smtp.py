@@ -26,6 +26,11 @@ class SmtpSink:
         self.port = port
         self.messages: list[EmailMessage] = []
         self.refuse: set[str] = set()
+        # A mail to one of `hold` is kept waiting before its answer until `release` is set:
+        # the moment to kill a sender in the middle of a delivery. It is never accepted.
+        self.hold: set[str] = set()
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -49,6 +54,11 @@ class SmtpSink:
     async def handle_DATA(  # aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        if self.hold & set(envelope.rcpt_tos):
+            self.holding.set()
+            # Set from the test's thread: waited for in a worker thread, not on this loop.
+            await asyncio.to_thread(self.release.wait, 30)
+            return "451 4.3.0 try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
