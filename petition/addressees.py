@@ -149,12 +149,17 @@ async def add_all(
 
 
 def from_institution(addressee: Addressee, signatory: Signatory) -> bool:
-    """Is this published signatory one of the addressee's own staff, by the organisation
-    they chose to publish?"""
+    """Is this published signatory one of the addressee's own staff: by the organisation they
+    chose to publish, or by the domain that verified it?"""
     if signatory.organisation is None:
         return False
     names = [addressee.institution, *addressee.organisations]
-    return any(same_organisation(name, signatory.organisation) for name in names)
+    if any(same_organisation(name, signatory.organisation) for name in names):
+        return True
+    domain = signatory.verified_domain
+    return domain is not None and any(
+        domain == own or domain.endswith("." + own) for own in addressee.domains
+    )
 
 
 @dataclass(frozen=True, slots=True)

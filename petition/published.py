@@ -34,6 +34,8 @@ class Signatory:
     confirmed_at: datetime
     # Shown only beside a published organisation: otherwise it would hint at a hidden one.
     verified: bool = False
+    # The domain that verified it (never shown): lets a letter pack find an institution's staff.
+    verified_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
                 Signature.publication,
                 Signature.confirmed_at,
                 Signature.affiliation_verified,
+                Signature.email_domain,
             )
             .where(*_published(campaign_id))
             .order_by(Signature.last_name, Signature.first_name, Signature.id)
@@ -208,6 +211,11 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
             organisation=row.organisation if row.publication.shows_organisation else None,
             confirmed_at=row.confirmed_at,
             verified=row.affiliation_verified and row.publication.shows_organisation,
+            verified_domain=(
+                row.email_domain
+                if row.affiliation_verified and row.publication.shows_organisation
+                else None
+            ),
         )
         label = signatory.organisation if grouping is Grouping.ORGANISATION else signatory.role
         if label is None:

@@ -8,10 +8,10 @@ import io
 
 import httpx
 import pypdf
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from petition.db import SessionFactory
-from petition.models import Addressee, Campaign, Publication, Role, SignatureStatus
+from petition.models import Addressee, Campaign, Publication, Role, Signature, SignatureStatus
 from petition.settings import Settings
 from tests.support import factories
 from tests.support.accounts import PASSWORD, login
@@ -80,6 +80,17 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_imported_then_packs_
         sessions, campaign, [("Zoé", "Ailleurs", full, confirmed, now)],
         role="Infirmière", organisation="CH de Vienne",
     )  # fmt: skip
+    # Named otherwise, but confirmed from the CHU's domain (verified): one of its staff too.
+    await signatures(
+        sessions, campaign, [("Hugo", "Nord", full, confirmed, now)],
+        role="Interne", organisation="Hôpital Nord",
+    )  # fmt: skip
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Signature)
+            .where(Signature.last_name == "Nord")
+            .values(email_domain="med.chu-lyon.fr", affiliation_verified=True)
+        )
 
     async with serve(dataclasses.replace(settings, breakdown_seconds=0), clock) as server:
         async with server.client() as editor:
@@ -110,9 +121,11 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_imported_then_packs_
         )
         flat = " ".join(text.split())
         assert "Madame la directrice," in flat
-        assert "3 signatures confirmées" in flat
-        own = flat.index("Signataires de CHU de Lyon (1)")
+        assert "4 signatures confirmées" in flat
+        own = flat.index("Signataires de CHU de Lyon (2)")
         others = flat.index("Tous les autres signataires (2)")
+        assert own < flat.index("Hugo Nord, Interne, Hôpital Nord") < others
+        assert "1 affiliation vérifiée" in flat
         assert own < flat.index("Claire Dupont, Médecin DIM, Hospices civils de Lyon") < others
         # Paul did not publish his organisation: he is among the others, and it is nowhere.
         assert flat.index("Paul Discret, Pharmacien") > others
