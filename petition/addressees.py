@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition.affiliations import clean_domain, same_organisation
+from petition import spellings
+from petition.affiliations import clean_domain
 from petition.forms import clean_email, clean_text
 from petition.i18n import _
 from petition.models import Addressee, OutboxMail, OutboxStatus
@@ -154,7 +155,7 @@ def from_institution(addressee: Addressee, signatory: Signatory) -> bool:
     if signatory.organisation is None:
         return False
     names = [addressee.institution, *addressee.organisations]
-    if any(same_organisation(name, signatory.organisation) for name in names):
+    if any(spellings.same(name, signatory.organisation) for name in names):
         return True
     domain = signatory.verified_domain
     return domain is not None and any(
@@ -200,16 +201,13 @@ async def sendable(
 ) -> list[Addressee]:
     """Addressees the letter may go to now: never sent (and, when asked, failed). Never one
     queued or sent, so a double click, two organisers or a resend cannot send it twice."""
+    allowed: list[ColumnElement[bool]] = [Addressee.outbox_id.is_(None)]
+    if include_failed:
+        allowed.append(OutboxMail.status == OutboxStatus.FAILED)
     query = (
         select(Addressee)
         .outerjoin(OutboxMail, OutboxMail.id == Addressee.outbox_id)
-        .where(
-            Addressee.campaign_id == campaign_id,
-            or_(
-                Addressee.outbox_id.is_(None),
-                and_(OutboxMail.status == OutboxStatus.FAILED, literal(include_failed)),
-            ),
-        )
+        .where(Addressee.campaign_id == campaign_id, or_(*allowed))
         .order_by(Addressee.id)
     )
     if ids is not None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import spellings
 from petition.models import Affiliation, Signature
 from petition.tokens import normalise_email
 
@@ -26,10 +27,6 @@ def clean_domain(raw: str) -> str | None:
     if any(not (c.isalnum() or c in "-.") for c in value):
         return None
     return value
-
-
-def same_organisation(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 async def listed(session: AsyncSession, campaign_id: int) -> list[Affiliation]:
@@ -81,7 +78,7 @@ async def verify(session: AsyncSession, signature: Signature) -> bool:
             Affiliation.campaign_id == signature.campaign_id, Affiliation.domain.in_(candidates)
         )
     )
-    verified = any(same_organisation(org, signature.organisation) for org in mapped.scalars())
+    verified = any(spellings.same(org, signature.organisation) for org in mapped.scalars())
     if verified:
         await session.execute(
             update(Signature).where(Signature.id == signature.id).values(affiliation_verified=True)

@@ -23,8 +23,8 @@ from litestar.types import ExceptionHandlersMap
 
 from petition import db, i18n, logs, mail, published, reconcile, templating
 from petition.bus import bus_for
-from petition.letters import Memo
 from petition.live import Cache, Hub, HubTiming
+from petition.memo import Memo
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +27,3 @@ def pdf(html: str) -> bytes:
     stylesheet = weasyprint.CSS(filename=str(STATIC_DIR / "print.css"), url_fetcher=_local_only)
     result: bytes = document.write_pdf(stylesheets=[stylesheet])  # no target: the bytes
     return result
-
-
-class Memo:
-    """Documents rendered at most once per `ttl` seconds per key, in a worker thread."""
-
-    def __init__(self, ttl: float) -> None:
-        self._ttl = ttl
-        self._done: dict[tuple[object, ...], tuple[float, bytes]] = {}
-        self._locks: dict[tuple[object, ...], asyncio.Lock] = {}
-
-    async def get(self, key: tuple[object, ...], make: Callable[[], Awaitable[bytes]]) -> bytes:
-        loop = asyncio.get_running_loop()
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            done = self._done.get(key)
-            if done is not None and loop.time() - done[0] < self._ttl:
-                return done[1]
-            result = await make()
-            self._done[key] = (loop.time(), result)
-            return result

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition.bus import Bus
 from petition.db import SessionFactory
+from petition.memo import Memo
 from petition.models import Campaign, CounterShard, Signature, SignatureStatus
 
 log = logging.getLogger(__name__)
@@ -286,8 +287,7 @@ async def read_states(
 
 
 class Cache(Generic[T]):
-    """Values computed at most once per `ttl` seconds per key and process; concurrent askers
-    of a key wait for the one computation and share its result."""
+    """Per-campaign values read from the database, through a Memo of `ttl` seconds."""
 
     def __init__(
         self,
@@ -296,18 +296,12 @@ class Cache(Generic[T]):
         compute: Callable[[AsyncSession, int], Awaitable[T]],
     ) -> None:
         self._sessions = sessions
-        self._ttl = ttl
         self._compute = compute
-        self._cached: dict[int, tuple[float, T]] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._memo: Memo[int, T] = Memo(ttl)
 
     async def get(self, key: int) -> T:
-        loop = asyncio.get_running_loop()
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            cached = self._cached.get(key)
-            if cached is not None and loop.time() - cached[0] < self._ttl:
-                return cached[1]
+        async def load() -> T:
             async with self._sessions() as session, session.begin():
-                result = await self._compute(session, key)
-            self._cached[key] = (loop.time(), result)
-            return result
+                return await self._compute(session, key)
+
+        return await self._memo.get(key, load)

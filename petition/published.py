@@ -10,11 +10,13 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, Row, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from petition import spellings
 from petition.models import Campaign, Grouping, Publication, Signature, SignatureStatus
 
 PAGE_SIZE = 50
@@ -59,6 +61,36 @@ class Breakdown:
     other_organisations: int
 
 
+# The columns a published signatory is read from; `_signatory` applies the signer's choice.
+_SHOWN = (
+    Signature.id,
+    Signature.first_name,
+    Signature.last_name,
+    Signature.role,
+    Signature.organisation,
+    Signature.publication,
+    Signature.confirmed_at,
+    Signature.affiliation_verified,
+    Signature.email_domain,
+)
+
+
+def _signatory(row: Row[*tuple[Any, ...]]) -> Signatory:
+    """A signatory as far as they chose to be shown, and never further."""
+    choice: Publication = row.publication
+    verified = bool(row.affiliation_verified) and choice.shows_organisation
+    return Signatory(
+        id=row.id,
+        first_name=row.first_name or "",
+        last_name=row.last_name or "",
+        role=row.role if choice.shows_role else None,
+        organisation=row.organisation if choice.shows_organisation else None,
+        confirmed_at=row.confirmed_at,
+        verified=verified,
+        verified_domain=row.email_domain if verified else None,
+    )
+
+
 def _published(campaign_id: int) -> list[ColumnElement[bool]]:
     return [
         Signature.campaign_id == campaign_id,
@@ -72,15 +104,7 @@ async def signatories(
 ) -> Page:
     """Newest first, by pages that do not shift when people sign meanwhile (keyset pagination)."""
     query = (
-        select(
-            Signature.id,
-            Signature.first_name,
-            Signature.last_name,
-            Signature.role,
-            Signature.organisation,
-            Signature.publication,
-            Signature.confirmed_at,
-        )
+        select(*_SHOWN)
         .where(*_published(campaign_id))
         .order_by(Signature.confirmed_at.desc(), Signature.id.desc())
         .limit(size + 1)
@@ -89,17 +113,7 @@ async def signatories(
     if position is not None:
         query = query.where(tuple_(Signature.confirmed_at, Signature.id) < position)
     rows = (await session.execute(query)).all()
-    shown = [
-        Signatory(
-            id=row.id,
-            first_name=row.first_name or "",
-            last_name=row.last_name or "",
-            role=row.role if row.publication.shows_role else None,
-            organisation=row.organisation if row.publication.shows_organisation else None,
-            confirmed_at=row.confirmed_at,
-        )
-        for row in rows[:size]
-    ]
+    shown = [_signatory(row) for row in rows[:size]]
     more = len(rows) > size
     return Page(shown, make_cursor(shown[-1]) if more and shown else None)
 
@@ -156,20 +170,11 @@ async def _grouped(
     return [(str(value), int(count)) for value, count in result.all()]
 
 
-def _top(spellings: list[tuple[str, int]], limit: int) -> tuple[list[Tally], int]:
-    """Merge spellings that differ only in case or spacing, under the most frequent one."""
-    totals: Counter[str] = Counter()
-    forms: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for value, count in spellings:
-        key = " ".join(value.casefold().split())
-        totals[key] += count
-        forms[key][value] += count
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    tallies = [
-        Tally(min(forms[key].items(), key=lambda form: (-form[1], form[0]))[0], total)
-        for key, total in ranked[:limit]
-    ]
-    return tallies, sum(total for _key, total in ranked[limit:])
+def _top(counted: list[tuple[str, int]], limit: int) -> tuple[list[Tally], int]:
+    """The `limit` most frequent names (spellings merged), and the sum of the others."""
+    ranked = spellings.merge(counted)
+    tallies = [Tally(label, total) for label, total in ranked[:limit]]
+    return tallies, sum(total for _label, total in ranked[limit:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,54 +189,31 @@ async def letter_groups(session: AsyncSession, campaign_id: int, grouping: Group
     it; larger groups first, then by name; those without one close the list."""
     rows = (
         await session.execute(
-            select(
-                Signature.id,
-                Signature.first_name,
-                Signature.last_name,
-                Signature.role,
-                Signature.organisation,
-                Signature.publication,
-                Signature.confirmed_at,
-                Signature.affiliation_verified,
-                Signature.email_domain,
-            )
+            select(*_SHOWN)
             .where(*_published(campaign_id))
             .order_by(Signature.last_name, Signature.first_name, Signature.id)
         )
     ).all()
     groups: dict[str, list[Signatory]] = defaultdict(list)
-    spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    forms: defaultdict[str, Counter[str]] = defaultdict(Counter)
     loose: list[Signatory] = []
     for row in rows:
-        signatory = Signatory(
-            id=row.id,
-            first_name=row.first_name or "",
-            last_name=row.last_name or "",
-            role=row.role if row.publication.shows_role else None,
-            organisation=row.organisation if row.publication.shows_organisation else None,
-            confirmed_at=row.confirmed_at,
-            verified=row.affiliation_verified and row.publication.shows_organisation,
-            verified_domain=(
-                row.email_domain
-                if row.affiliation_verified and row.publication.shows_organisation
-                else None
-            ),
-        )
+        signatory = _signatory(row)
         label = signatory.organisation if grouping is Grouping.ORGANISATION else signatory.role
         if label is None:
             loose.append(signatory)
             continue
-        key = " ".join(label.casefold().split())
-        groups[key].append(signatory)
-        spellings[key][label] += 1
+        name = spellings.key(label)
+        groups[name].append(signatory)
+        forms[name][label] += 1
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     result = [
         Group(
-            min(spellings[key].items(), key=lambda s: (-s[1], s[0]))[0],
+            spellings.most_common(forms[name]),
             members,
             sum(1 for member in members if member.verified),
         )
-        for key, members in ordered
+        for name, members in ordered
     ]
     if loose:
         result.append(Group(None, loose))

@@ -7,7 +7,6 @@ commits: these are reads, done in whatever transaction the caller has open.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from petition import spellings
 from petition.models import Campaign, Signature, SignatureStatus
 
 # Rows fetched per round trip while streaming timestamps: memory stays flat whatever the size of
@@ -119,20 +119,8 @@ async def top_values(
         )
         .group_by(attribute)
     )
-    totals: Counter[str] = Counter()
-    spellings: dict[str, Counter[str]] = {}
-    for value, count in result:
-        if value is None:  # excluded by the query; narrows the type
-            continue
-        spelling = " ".join(unicodedata.normalize("NFC", value).split())
-        if not spelling:  # whitespace the database's trim() does not know, e.g. no-break spaces
-            continue
-        key = spelling.casefold()
-        totals[key] += count
-        spellings.setdefault(key, Counter())[spelling] += count
-    shown = {key: _most_common(spellings[key]) for key in totals}
-    ranked = sorted(totals, key=lambda key: (-totals[key], key, shown[key]))
-    return [(shown[key], totals[key]) for key in ranked[: max(0, limit)]]
+    counted = [(value, count) for value, count in result if value is not None]
+    return spellings.merge(counted)[: max(0, limit)]
 
 
 async def conversion(session: AsyncSession, campaign: Campaign) -> Conversion:
@@ -208,8 +196,3 @@ def _next_hour_start(start: datetime, zone: ZoneInfo) -> datetime:
     middle of the next hour, not its start, stays right where a DST change makes an hour last
     90 minutes (Lord Howe Island moves its clocks by half an hour)."""
     return _hour_start(start + timedelta(minutes=90), zone)
-
-
-def _most_common(spellings: Counter[str]) -> str:
-    """The most used spelling; among equally used ones, the first in code-point order."""
-    return min(spellings, key=lambda spelling: (-spellings[spelling], spelling))

@@ -114,7 +114,8 @@ async def pack(
         addressee = await session.get(Addressee, ident)
         if addressee is None or addressee.campaign_id != campaign.id:
             raise NotFoundException
-    document = await _pack_pdf(request, services, campaign, addressee)
+    context = await _pack_context(services, campaign, addressee)
+    document = await _pack_pdf(request, services, context)
     return Response(
         document,
         media_type="application/pdf",
@@ -125,10 +126,7 @@ async def pack(
     )
 
 
-async def _pack_pdf(
-    request: AnyRequest, services: Services, campaign: Campaign, addressee: Addressee
-) -> bytes:
-    context = await _pack_context(services, campaign, addressee)
+async def _pack_pdf(request: AnyRequest, services: Services, context: dict[str, Any]) -> bytes:
     _locale, html = render_body(request, services, "letter_pack.html", context)
     return await asyncio.to_thread(letters.pdf, html)
 
@@ -181,8 +179,12 @@ async def send_letters(
         else:
             raise ValidationException
     locale = locale_of(request)
-    packs = {a.id: await _pack_pdf(request, services, campaign, a) for a in targets}
-    mails = {a.id: await _letter_mail(services, campaign, a, locale) for a in targets}
+    packs: dict[int, bytes] = {}
+    mails: dict[int, RenderedMail] = {}
+    for a in targets:  # one context per addressee, for both their pack and their mail
+        context = await _pack_context(services, campaign, a)
+        packs[a.id] = await _pack_pdf(request, services, context)
+        mails[a.id] = services.render_mail("letter", locale, context)
     async with services.transaction() as session:
         now = services.clock()
         if action == "test":
@@ -215,13 +217,6 @@ async def send_letters(
             )
     services.sender.wake()
     return Redirect(f"/dashboard/c/{slug}/addressees", status_code=303)
-
-
-async def _letter_mail(
-    services: Services, campaign: Campaign, addressee: Addressee, locale: str
-) -> RenderedMail:
-    context = await _pack_context(services, campaign, addressee)
-    return services.render_mail("letter", locale, context)
 
 
 def _as_test(mail: RenderedMail) -> RenderedMail:

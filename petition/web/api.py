@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
 from litestar.datastructures import ResponseHeader
-from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
@@ -23,6 +22,7 @@ from petition.live import CampaignState, iso
 from petition.signing import Links
 from petition.web.caching import CORS, cacheable
 from petition.web.deps import Services, ServicesDep
+from petition.web.pages import campaign_state
 
 AnyRequest = Request[Any, Any, Any]
 JSON = "application/json"
@@ -127,7 +127,7 @@ async def campaign(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[bytes]:
     now = services.clock()
-    state = await _state_or_404(services, slug)
+    state = await campaign_state(services, slug)
     tallies = await services.breakdowns.get(state.id)
     detail = CampaignDetail(
         campaign=_summary(services, state, now),
@@ -160,7 +160,7 @@ async def campaign(
     },
 )
 async def events(services: ServicesDep, slug: FromPath[str]) -> Stream:
-    state = await _state_or_404(services, slug)
+    state = await campaign_state(services, slug)
     return Stream(
         services.hub.watch(state.id),
         media_type="text/event-stream",
@@ -184,7 +184,7 @@ async def signatories(
     cursor: Annotated[str | None, QueryParameter(description="From `next` of a page.")] = None,
 ) -> Response[bytes]:
     now = services.clock()
-    state = await _state_or_404(services, slug)
+    state = await campaign_state(services, slug)
     async with services.reading() as session:
         page = await published.signatories(session, state.id, cursor)
     body = _encode(
@@ -208,13 +208,6 @@ async def signatories(
         )
     )
     return cacheable(request, services.settings, body, JSON, state.modified(now), max_age=30)
-
-
-async def _state_or_404(services: Services, slug: str) -> CampaignState:
-    state = await services.hub.by_slug(slug)
-    if state is None:
-        raise NotFoundException
-    return state
 
 
 def _summary(services: Services, state: CampaignState, now: datetime) -> CampaignSummary:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petition import changes, mail, published
 from petition.bus import Bus
 from petition.db import SessionFactory
-from petition.letters import Memo
 from petition.live import Cache, Hub
+from petition.memo import Memo
 from petition.organisers import SessionPolicy
 from petition.outbox import Sender
 from petition.passwords import Passwords
@@ -70,7 +70,7 @@ class Services:
     hub: Hub
     breakdowns: Cache[published.Breakdown]
     letters: Cache[list[published.Group]]
-    documents: Memo
+    documents: Memo[tuple[str, int, str], bytes]  # rendered PDFs
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -6,14 +6,12 @@ from typing import Any
 
 from babel.numbers import format_decimal
 from litestar import Request, Response, get
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from petition import i18n
-from petition.live import CampaignState
 from petition.web.caching import cacheable
-from petition.web.deps import Services, ServicesDep
-from petition.web.pages import render_body
+from petition.web.deps import ServicesDep
+from petition.web.pages import campaign_state, render_body
 
 AnyRequest = Request[Any, Any, Any]
 # The one route another site may frame; every other answer forbids it (web.headers).
@@ -24,7 +22,7 @@ FRAMEABLE = "frame-ancestors *"
 async def widget(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[bytes]:
-    state = await _state_or_404(services, slug)
+    state = await campaign_state(services, slug)
     now = services.clock()
     context = {"state": state, "now": now, "url": f"{services.settings.public_url}/c/{slug}"}
     locale, body = render_body(request, services, "widget.html", context)
@@ -47,7 +45,7 @@ async def widget(
     media_type="image/svg+xml",
 )
 async def badge(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[bytes]:
-    state = await _state_or_404(services, slug)
+    state = await campaign_state(services, slug)
     locale = _locale(request)
     with i18n.using(services.catalogs, locale):
         label = i18n.ngettext("signature", "signatures", state.count)
@@ -62,13 +60,6 @@ async def badge(request: AnyRequest, services: ServicesDep, slug: FromPath[str])
 def _locale(request: AnyRequest) -> str:
     # No cookie: a badge is shown on other sites, in the language its address or browser asks.
     return i18n.negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
-
-
-async def _state_or_404(services: Services, slug: str) -> CampaignState:
-    state = await services.hub.by_slug(slug)
-    if state is None:
-        raise NotFoundException
-    return state
 
 
 def _text_width(text: str) -> int:

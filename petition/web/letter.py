@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from petition import campaigns, letters
 from petition.web.caching import public_cache_control
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import render, render_body
+from petition.web.pages import campaign_state, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -54,9 +54,7 @@ async def letter_pdf(
 
 
 async def _context(services: Services, slug: str) -> dict[str, Any]:
-    state = await services.hub.by_slug(slug)
-    if state is None:
-        raise NotFoundException
+    state = await campaign_state(services, slug)
     async with services.reading() as session:
         campaign = await campaigns.get_by_slug(session, slug)
     if campaign is None:

@@ -6,9 +6,11 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
 from litestar.utils.scope.state import ScopeState
 
 from petition import i18n, tokens
+from petition.live import CampaignState
 from petition.web.deps import Services
 
 LANG_COOKIE = "lang"
@@ -88,3 +90,11 @@ def link_problem(
     return render(
         request, services, "link_problem.html", context, status_code=status, headers=PRIVATE
     )
+
+
+async def campaign_state(services: Services, slug: str) -> CampaignState:
+    """A campaign as the public sees it, from the process's live snapshot; 404 if unknown."""
+    state = await services.hub.by_slug(slug)
+    if state is None:
+        raise NotFoundException
+    return state

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
 from petition import published
 from petition.web.caching import public_cache_control
 from petition.web.deps import ServicesDep
-from petition.web.pages import render
+from petition.web.pages import campaign_state, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -25,9 +24,7 @@ async def signatories_page(
         str | None, QueryParameter(description="From the link to earlier ones.")
     ] = None,
 ) -> Response[str]:
-    state = await services.hub.by_slug(slug)
-    if state is None:
-        raise NotFoundException
+    state = await campaign_state(services, slug)
     async with services.reading() as session:
         page = await published.signatories(session, state.id, cursor)
     context = {"state": state, "page": page, "first_page": not cursor}
