@@ -24,7 +24,7 @@ from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of
 from tests.support.process import petition_serve
 from tests.support.public import signatures
-from tests.support.server import LiveServer, serve
+from tests.support.server import serve
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
@@ -74,7 +74,7 @@ async def _arrange(
         )  # fmt: skip
 
 
-async def _import(server: LiveServer, browser: httpx.AsyncClient) -> None:
+async def _import(browser: httpx.AsyncClient) -> None:
     await login(browser, EDITOR, PASSWORD)
     token = csrf_of(await browser.get("/organiser/login"))
     imported = await browser.post(
@@ -83,6 +83,15 @@ async def _import(server: LiveServer, browser: httpx.AsyncClient) -> None:
         files={"file": ("d.csv", _csv().encode(), "text/csv")},
     )
     assert imported.status_code == 303, imported.text
+
+
+async def _queue_all_without_sending(settings: Settings, clock: FakeClock) -> None:
+    """Import the addressees and queue the letter to all, on a server that sends no mail."""
+    queueing = dataclasses.replace(settings, run_mail_sender=False, letter_mails_per_hour=360000)
+    async with serve(queueing, clock) as server, server.client() as browser:
+        await _import(browser)
+        send = f"/dashboard/c/{SLUG}/addressees/send"
+        assert (await _post(browser, send, action="all")).status_code == 303
 
 
 async def test_thirty_addressees_each_get_their_own_letter_once(
@@ -96,7 +105,7 @@ async def test_thirty_addressees_each_get_their_own_letter_once(
     await _arrange(campaign, settings, clock, sessions, password_hash)
     paced = dataclasses.replace(settings, letter_mails_per_hour=3600, breakdown_seconds=0)
     async with serve(paced, clock) as server, server.client() as browser:
-        await _import(server, browser)
+        await _import(browser)
         send = f"/dashboard/c/{SLUG}/addressees/send"
         assert (
             await _post(browser, send, action="test", test_to="moi@collectif.org")
@@ -141,11 +150,7 @@ async def test_a_letter_interrupted_by_a_crash_is_reported_not_sent_again(
 ) -> None:
     await _arrange(campaign, settings, clock, sessions, password_hash)
     # A first server queues the letters and dies before sending any (no mail sender running).
-    stopped = dataclasses.replace(settings, run_mail_sender=False, letter_mails_per_hour=360000)
-    async with serve(stopped, clock) as server, server.client() as browser:
-        await _import(server, browser)
-        send = f"/dashboard/c/{SLUG}/addressees/send"
-        assert (await _post(browser, send, action="all")).status_code == 303
+    await _queue_all_without_sending(settings, clock)
     # It had handed the first letter to the mail server when it was killed: that is what the
     # outbox shows after such a crash (the letter marked as being sent, never finished).
     async with sessions() as session, session.begin():
@@ -179,11 +184,7 @@ async def test_a_server_killed_in_the_middle_of_sending_sends_none_twice_after_r
     password_hash: str,
 ) -> None:
     await _arrange(campaign, settings, clock, sessions, password_hash)
-    queueing = dataclasses.replace(settings, run_mail_sender=False, letter_mails_per_hour=360000)
-    async with serve(queueing, clock) as server, server.client() as browser:
-        await _import(server, browser)
-        send = f"/dashboard/c/{SLUG}/addressees/send"
-        assert (await _post(browser, send, action="all")).status_code == 303
+    await _queue_all_without_sending(settings, clock)
 
     # A real server process sends them, and is killed while the mail server holds the 6th.
     held = "direction5@ch5.example"
