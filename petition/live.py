@@ -132,8 +132,6 @@ class Hub:
         self._loaded_at = -math.inf
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.watchers = 0
-        self.refreshes = 0
         self.started_at = clock()
 
     async def start(self) -> None:
@@ -180,23 +178,19 @@ class Hub:
     async def watch(self, campaign_id: int) -> AsyncIterator[bytes]:
         """A campaign's stream: its count now, then each change, with heartbeats between."""
         topic = self._topics[campaign_id]
-        self.watchers += 1
-        try:
-            version = topic.version
-            yield f"retry: {RETRY_MS}\n\n".encode() + topic.event
-            while not self._closing:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._timing.heartbeat):
-                        await topic.wait(version)
-                if self._closing:
-                    break
-                if topic.version == version:
-                    yield b": keep-alive\n\n"
-                else:
-                    version = topic.version
-                    yield topic.event
-        finally:
-            self.watchers -= 1
+        version = topic.version
+        yield f"retry: {RETRY_MS}\n\n".encode() + topic.event
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timing.heartbeat):
+                    await topic.wait(version)
+            if self._closing:
+                break
+            if topic.version == version:
+                yield b": keep-alive\n\n"
+            else:
+                version = topic.version
+                yield topic.event
 
     def _since_load(self) -> float:
         return asyncio.get_running_loop().time() - self._loaded_at
@@ -232,7 +226,6 @@ class Hub:
             now = self._clock()
             async with self._sessions() as session, session.begin():
                 fresh = await read_states(session, ids, now)
-            self.refreshes += 1
             if ids is None:
                 for gone in set(self._topics) - {state.id for state in fresh}:
                     del self._slugs[self._topics.pop(gone).state.slug]
