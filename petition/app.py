@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,17 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import db, i18n, logs, mail, published, reconcile, templating
+from petition import db, i18n, logs, mail, privacy, published, reconcile, retention, templating
 from petition.bus import bus_for
+from petition.defences import Defences
+from petition.limits import ClientKeys, Counter, MemoryCounter, RedisCounter
 from petition.live import Cache, Hub, HubTiming
 from petition.memo import Memo
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
-from petition.throttle import ClientKeys, Throttle
+from petition.throttle import Throttle
 from petition.web import (
     addressees,
     affiliations,
@@ -39,13 +42,16 @@ from petition.web import (
     embeds,
     kit,
     letter,
+    manage,
     organiser,
     public,
+    quarantine,
     signatories,
     team,
 )
+from petition.web import privacy as privacy_pages
 from petition.web.deps import LoginGuard, Services
-from petition.web.headers import security_headers
+from petition.web.headers import security_headers_for
 from petition.web.pages import render
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,14 @@ def create_app(
         clock,
         HubTiming(interval=settings.live_interval, resync=settings.live_resync),
     )
+    # One site, one namespace in a shared Redis: derived from its secret and its database.
+    namespace = hashlib.sha256(secret + settings.resolved_database_url.encode()).hexdigest()[:12]
+    counter: Counter = (
+        RedisCounter(settings.redis_url, clock, namespace)
+        if settings.redis_url
+        else MemoryCounter(clock)
+    )
+    client_keys = ClientKeys(counter, clock)
     services = Services(
         settings=settings,
         sessions=sessions,
@@ -98,30 +112,39 @@ def create_app(
         sender=sender,
         scrub=scrub,
         passwords=Passwords(),
-        login_guard=_login_guard(settings, clock),
+        login_guard=_login_guard(settings, clock, client_keys),
         bus=bus,
         hub=hub,
         breakdowns=Cache(short_reads, settings.breakdown_seconds, published.breakdown),
         letters=Cache(short_reads, settings.breakdown_seconds, published.letter),
         documents=Memo(settings.breakdown_seconds),
+        defences=Defences(settings, secret, counter, client_keys),
+        pow_widget=(STATIC_DIR / "vendor" / "altcha" / "altcha.min.js").exists(),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        async with services.transaction() as session:
+            await privacy.refresh_all(session, settings, clock())
         task = asyncio.create_task(sender.run()) if settings.run_mail_sender else None
         await hub.start()
-        checker = (
-            asyncio.create_task(_check_counts(services, settings.counts_check_minutes * 60))
-            if settings.counts_check_minutes > 0
-            else None
-        )
+        chores = [
+            asyncio.create_task(_every(minutes * 60, job))
+            for minutes, job in (
+                (settings.counts_check_minutes, functools.partial(_check_counts, services)),
+                (settings.purge_minutes, functools.partial(_purge, services)),
+            )
+            if minutes > 0
+        ]
         try:
             yield
         finally:
-            if checker is not None:
-                checker.cancel()
+            for chore in chores:
+                chore.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await checker
+                    await chore
+            if isinstance(counter, RedisCounter):
+                await counter.close()
             await hub.stop()
             if task is not None:
                 await _stop(sender, task)
@@ -141,6 +164,16 @@ def create_app(
             public.withdraw,
             public.change_publication,
             public.withdrawn,
+            public.challenge,
+            privacy_pages.notice_page,
+            privacy_pages.notice_version,
+            manage.request_page,
+            manage.request_link,
+            manage.link_sent,
+            manage.own_page,
+            manage.change_publication,
+            manage.withdraw,
+            manage.mail_data,
             kit.take_kit,
             public.health,
             signatories.signatories_page,
@@ -179,6 +212,8 @@ def create_app(
                 addressees.import_addressees,
                 addressees.pack,
                 addressees.send_letters,
+                quarantine.held_page,
+                quarantine.act_on_held,
             ),
             create_static_files_router(
                 path="/static",
@@ -200,7 +235,8 @@ def create_app(
                 "/static",
                 "/healthz",
                 "/api/",
-                r"/c/[^/]+/(widget|badge\.svg|signatories|letter|letter\.pdf)$",
+                r"/c/[^/]+/(widget|badge\.svg|signatories|letter|letter\.pdf|challenge)$",
+                r"/c/[^/]+/privacy(/\d+)?$",
             ],
         ),
         request_max_body_size=settings.max_body_bytes,
@@ -213,7 +249,7 @@ def create_app(
             path="/api/v1",
             render_plugins=[JsonRenderPlugin()],  # the schema only: no viewer fetched from a CDN
         ),
-        middleware=[security_headers],
+        middleware=[security_headers_for(https=settings.https)],
     )
 
 
@@ -222,31 +258,47 @@ def _private(*handlers: Any) -> Router:
     return Router(path="/", route_handlers=list(handlers), include_in_schema=False)
 
 
-async def _check_counts(services: Services, every: float) -> None:
-    """Compare counters with signatures on a schedule, repair and report any drift."""
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run a chore on a schedule; a failure is logged and the next run comes as planned."""
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(seconds)
         try:
-            async with services.transaction() as session:
-                drifts = await reconcile.check(session, fix=True)
+            await job()
         except Exception:
-            log.exception("could not check the counters")
-            continue
-        for drift in drifts:
-            log.warning(
-                "counter of %s was %d, %d signatures are confirmed: repaired",
-                drift.slug,
-                drift.counted,
-                drift.actual,
-            )
+            log.exception("scheduled %s failed", getattr(job, "func", job).__name__)
 
 
-def _login_guard(settings: Settings, clock: Callable[[], datetime]) -> LoginGuard:
+async def _purge(services: Services) -> None:
+    """Delete what the retention periods say must go (see petition.retention)."""
+    policy = retention.Policy.from_settings(services.settings)
+    async with services.transaction() as session:
+        report = await retention.purge(session, services.clock(), policy)
+    if report.total:
+        await services.scrub()
+        log.info("retention purge: %s", ", ".join(f"{k} {n}" for k, n in report.items() if n))
+
+
+async def _check_counts(services: Services) -> None:
+    """Compare counters with signatures, repair and report any drift."""
+    async with services.transaction() as session:
+        drifts = await reconcile.check(session, fix=True)
+    for drift in drifts:
+        log.warning(
+            "counter of %s was %d, %d signatures are confirmed: repaired",
+            drift.slug,
+            drift.counted,
+            drift.actual,
+        )
+
+
+def _login_guard(
+    settings: Settings, clock: Callable[[], datetime], client_keys: ClientKeys
+) -> LoginGuard:
     window = timedelta(minutes=15)
     return LoginGuard(
         per_account=Throttle(settings.login_attempts_per_account, window, clock),
         per_client=Throttle(settings.login_attempts_per_client, window, clock),
-        client_keys=ClientKeys(clock),
+        client_keys=client_keys,
     )
 
 

@@ -40,6 +40,11 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
     if opens and closes and closes < opens:
         errors["closes"] = _("The campaign cannot close before it opens.")
     kit = _kit(data, errors)
+    privacy: dict[str, str] = {}
+    for name in ("controller", "privacy_contact"):
+        privacy[name], problem = clean_text(str(data.get(name, "")), 300, required=False)
+        if problem:
+            errors[name] = problem
     if errors:
         return errors
     return CampaignSpec(
@@ -52,6 +57,8 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
         body_markdown=body,
         grouping=Grouping(grouping),
         kit=kit,
+        controller=privacy["controller"],
+        privacy_contact=privacy["privacy_contact"],
         required_fields=tuple(
             f for f in sorted(OPTIONAL_FIELDS) if data.get(f"require_{f}") == "yes"
         ),

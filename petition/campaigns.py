@@ -48,6 +48,8 @@ class CampaignSpec:
     opens: date | None = None
     grouping: Grouping = Grouping.ORGANISATION
     kit: ActionKit | None = None
+    controller: str = ""  # who is responsible for the data, named in the privacy notice
+    privacy_contact: str = ""  # whom signers write to about their data
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ def parse_campaign_file(text: str) -> CampaignSpec:
     if not isinstance(meta, dict):
         raise CampaignFileError("front matter must be a mapping of keys to values")
     keys = {"slug", "title", "kind", "goal", "opens", "closes", "required", "grouping"}
+    keys |= {"controller", "privacy_contact"}
     unknown = set(meta) - keys
     if unknown:
         raise CampaignFileError(f"unknown front matter keys: {', '.join(sorted(unknown))}")
@@ -86,6 +89,8 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         body_markdown=match.group(2).strip(),
         required_fields=_required(meta.get("required", [])),
         grouping=_grouping(meta.get("grouping", Grouping.ORGANISATION.value)),
+        controller=str(meta.get("controller") or "").strip()[:300],
+        privacy_contact=str(meta.get("privacy_contact") or "").strip()[:300],
     )
 
 
@@ -124,6 +129,8 @@ def apply(campaign: Campaign, spec: CampaignSpec, tz: str) -> None:
     campaign.closes_at = closing_instant(spec.closes, tz) if spec.closes else None
     campaign.required_fields = list(spec.required_fields)
     campaign.grouping = spec.grouping
+    campaign.controller = spec.controller or None
+    campaign.privacy_contact = spec.privacy_contact or None
     kit = spec.kit
     campaign.kit_title = kit.title if kit else None
     campaign.kit_subject = kit.subject if kit else None

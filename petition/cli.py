@@ -10,7 +10,18 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from petition import campaigns, changes, counts, exports, migrate, organisers, reconcile
+from petition import (
+    campaigns,
+    changes,
+    counts,
+    db,
+    exports,
+    migrate,
+    organisers,
+    privacy,
+    reconcile,
+    retention,
+)
 from petition.bus import bus_for
 from petition.db import create_engine, create_read_engine, create_session_factory
 from petition.forms import clean_email
@@ -84,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--fix", action="store_true", help="repair the counters that drifted")
     check.set_defaults(handler=_counts_check)
+
+    purge = commands.add_parser(
+        "purge", help="delete what the retention periods say must go (the server does it hourly)"
+    )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="say what would be deleted, delete nothing"
+    )
+    purge.set_defaults(handler=_purge)
     return parser
 
 
@@ -130,6 +149,7 @@ async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_n
                 return 0
             try:
                 campaign = await campaigns.create(session, spec, now=utcnow(), tz=settings.timezone)
+                await privacy.current(session, campaign, settings, utcnow())
             except campaigns.SlugTaken:
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
@@ -249,6 +269,33 @@ async def _check_counts(settings: Settings, *, fix: bool) -> int:
     if not drifts:
         print("every counter equals its confirmed signatures")
     return 1 if drifts and not fix else 0
+
+
+def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_run_purge(settings, dry_run=args.dry_run))
+
+
+async def _run_purge(settings: Settings, *, dry_run: bool) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            transaction = await session.begin()
+            report = await retention.purge(
+                session, utcnow(), retention.Policy.from_settings(settings)
+            )
+            if dry_run:
+                await transaction.rollback()
+            else:
+                await transaction.commit()
+        if not dry_run and report.total:
+            await db.scrub(engine)
+    finally:
+        await engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    for name, count in report.items():
+        print(f"{name.replace('_', ' ')}: {count}")
+    print(f"{verb} or erased {report.total} rows in all")
+    return 0
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ class SignatureStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WITHDRAWN = "withdrawn"
     INVALIDATED = "invalidated"  # by an organiser, with a reason; can be restored
+    # Confirmed, but caught by an anti-abuse rule: not counted until an organiser releases it.
+    QUARANTINED = "quarantined"
 
 
 class Publication(enum.StrEnum):
@@ -143,6 +145,11 @@ class Campaign(Base):
     kit_email: Mapped[str | None] = mapped_column(String(254))
     kit_subject: Mapped[str | None] = mapped_column(String(300))
     kit_body: Mapped[str | None] = mapped_column(Text)
+    # The privacy notice: who is responsible for the data, and whom to ask about them.
+    controller: Mapped[str | None] = mapped_column(String(300))
+    privacy_contact: Mapped[str | None] = mapped_column(String(300))
+    # When the retention purge erased its signers' personal data (counts and tallies stay).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def has_opened(self, now: datetime) -> bool:
         return self.opens_at is None or now >= self.opens_at
@@ -194,6 +201,8 @@ class Signature(Base):
     invalidation_reason: Mapped[str | None] = mapped_column(String(200))
     # Confirmed from an address on a domain the organisers map to the organisation named.
     affiliation_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The anti-abuse rule that caught it when it was made: it is quarantined at confirmation.
+    quarantine_rule: Mapped[str | None] = mapped_column(String(32))
 
 
 class SignatureToken(Base):
@@ -377,3 +386,73 @@ class Addressee(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The last mail of the letter to them: its status is theirs (queued, sent, failed).
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+
+
+class PrivacyNotice(Base):
+    """One version of a campaign's privacy notice: the facts it stated when signers consented.
+
+    A new version is written whenever one of them changes; each signature names its version.
+    """
+
+    __tablename__ = "privacy_notices"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "version", name="uq_privacy_notices_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    text_revision: Mapped[str] = mapped_column(String(32))  # the wording's own revision
+    controller: Mapped[str] = mapped_column(String(300))
+    contact: Mapped[str] = mapped_column(String(300))
+    unconfirmed_days: Mapped[int] = mapped_column(Integer)
+    anonymise_after_days: Mapped[int] = mapped_column(Integer)
+    signals_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpentChallenge(Base):
+    """A proof-of-work solution already accepted: the same one is never accepted twice."""
+
+    __tablename__ = "spent_challenges"
+
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AbuseSignal(Base):
+    """That a rule caught a signature, for organisers to see what spikes; kept 30 days."""
+
+    __tablename__ = "abuse_signals"
+    __table_args__ = (Index("ix_abuse_signals_campaign_time", "campaign_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignTally(Base):
+    """Published aggregates (by role, by organisation) kept when a campaign is anonymised."""
+
+    __tablename__ = "campaign_tallies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    dimension: Mapped[str] = mapped_column(String(16))  # "published", "role", "organisation"
+    label: Mapped[str] = mapped_column(String(200))
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class ManageToken(Base):
+    """A mailed link to manage every signature of one address. Only hashes are stored."""
+
+    __tablename__ = "manage_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

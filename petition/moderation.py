@@ -15,7 +15,7 @@ from petition import audit, counts
 from petition.models import Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 50
-_LIVE = (SignatureStatus.PENDING, SignatureStatus.CONFIRMED)
+_LIVE = (SignatureStatus.PENDING, SignatureStatus.CONFIRMED, SignatureStatus.QUARANTINED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,12 @@ class Rule:
     email_domain: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    caught_by: str = ""  # the anti-abuse rule that sent them to quarantine
 
     def is_empty(self) -> bool:
         return not (
-            self.ids
+            self.caught_by
+            or self.ids
             or self.name
             or self.organisation
             or self.email_domain
@@ -62,6 +64,8 @@ class Rule:
             found.append(func.lower(Signature.organisation) == self.organisation.strip().lower())
         if self.email_domain:
             found.append(Signature.email_domain == self.email_domain.strip().lower().lstrip("@"))
+        if self.caught_by:
+            found.append(Signature.quarantine_rule == self.caught_by)
         if self.since is not None:
             found.append(Signature.created_at >= self.since)
         if self.until is not None:
@@ -139,26 +143,34 @@ async def invalidate(
     """Invalidate what the rule matches; the count drops by the confirmed ones among them."""
     if rule.is_empty():
         raise ValueError("a rule must say what it applies to")
-    result = await session.execute(
-        update(Signature)
-        .where(Signature.id.in_(_matching(campaign, rule, _LIVE).scalar_subquery()))
-        .values(status=SignatureStatus.INVALIDATED, invalidated_at=now, invalidation_reason=reason)
-        .returning(Signature.confirmed_at)
-    )
-    changed = result.all()
-    uncounted = sum(1 for (confirmed_at,) in changed if confirmed_at is not None)
-    if uncounted:
-        await counts.add(session, campaign.id, -uncounted)
+    # Counted ones first, so that the count drops by exactly those; then pending and held ones.
+    changed = 0
+    for statuses in (
+        (SignatureStatus.CONFIRMED,),
+        (SignatureStatus.PENDING, SignatureStatus.QUARANTINED),
+    ):
+        result = await session.execute(
+            update(Signature)
+            .where(Signature.id.in_(_matching(campaign, rule, statuses).scalar_subquery()))
+            .values(
+                status=SignatureStatus.INVALIDATED, invalidated_at=now, invalidation_reason=reason
+            )
+            .returning(Signature.id)
+        )
+        done = len(result.all())
+        if statuses == (SignatureStatus.CONFIRMED,) and done:
+            await counts.add(session, campaign.id, -done)
+        changed += done
     await audit.record(
         session,
         campaign,
         organiser,
         "invalidate",
         {**rule.describe(), "reason": reason},
-        len(changed),
+        changed,
         now,
     )
-    return len(changed)
+    return changed
 
 
 async def restore(
@@ -169,14 +181,24 @@ async def restore(
     confirmed = await session.execute(
         update(Signature)
         .where(Signature.id.in_(restorable), Signature.confirmed_at.is_not(None))
-        .values(status=SignatureStatus.CONFIRMED, invalidated_at=None, invalidation_reason=None)
+        .values(
+            status=SignatureStatus.CONFIRMED,
+            invalidated_at=None,
+            invalidation_reason=None,
+            quarantine_rule=None,
+        )
         .returning(Signature.id)
     )
     recounted = len(confirmed.all())
     pending = await session.execute(
         update(Signature)
         .where(and_(Signature.id.in_(restorable), Signature.confirmed_at.is_(None)))
-        .values(status=SignatureStatus.PENDING, invalidated_at=None, invalidation_reason=None)
+        .values(
+            status=SignatureStatus.PENDING,
+            invalidated_at=None,
+            invalidation_reason=None,
+            quarantine_rule=None,
+        )
         .returning(Signature.id)
     )
     total = recounted + len(pending.all())

@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from petition import spellings
-from petition.models import Campaign, Grouping, Publication, Signature, SignatureStatus
+from petition.models import (
+    Campaign,
+    CampaignTally,
+    Grouping,
+    Publication,
+    Signature,
+    SignatureStatus,
+)
 
 PAGE_SIZE = 50
 BREAKDOWN_LIMIT = 50  # entries per breakdown; the rest are summed as "others"
@@ -140,15 +147,64 @@ def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 async def breakdown(
     session: AsyncSession, campaign_id: int, limit: int = BREAKDOWN_LIMIT
 ) -> Breakdown:
-    """Counts by role and by organisation, of those who agreed to publish them."""
-    published = await session.scalar(select(func.count()).where(*_published(campaign_id)))
-    by_role = await _grouped(session, campaign_id, Signature.role, _WITH_ROLE)
-    by_organisation = await _grouped(
-        session, campaign_id, Signature.organisation, _WITH_ORGANISATION
-    )
+    """Counts by role and by organisation, of those who agreed to publish them (for an
+    anonymised campaign: as they were when its personal data were erased)."""
+    counted = await tallies(session, campaign_id)
+    if counted is None:
+        published = await session.scalar(select(func.count()).where(*_published(campaign_id)))
+        by_role = await _grouped(session, campaign_id, Signature.role, _WITH_ROLE)
+        by_organisation = await _grouped(
+            session, campaign_id, Signature.organisation, _WITH_ORGANISATION
+        )
+        counted = (int(published or 0), by_role, by_organisation)
+    published_count, by_role, by_organisation = counted
     roles, other_roles = _top(by_role, limit)
     organisations, other_organisations = _top(by_organisation, limit)
-    return Breakdown(int(published or 0), roles, other_roles, organisations, other_organisations)
+    return Breakdown(published_count, roles, other_roles, organisations, other_organisations)
+
+
+async def keep_tallies(session: AsyncSession, campaign_id: int) -> None:
+    """Before a campaign's personal data are erased: keep its published aggregates."""
+    if await tallies(session, campaign_id) is not None:
+        return
+    published = await session.scalar(select(func.count()).where(*_published(campaign_id)))
+    rows = [
+        CampaignTally(
+            campaign_id=campaign_id, dimension="published", label="", count=int(published or 0)
+        )
+    ]
+    for dimension, column, choices in (
+        ("role", Signature.role, _WITH_ROLE),
+        ("organisation", Signature.organisation, _WITH_ORGANISATION),
+    ):
+        for label, count in spellings.merge(await _grouped(session, campaign_id, column, choices)):
+            rows.append(
+                CampaignTally(
+                    campaign_id=campaign_id, dimension=dimension, label=label, count=count
+                )
+            )
+    session.add_all(rows)
+    await session.flush()
+
+
+async def tallies(
+    session: AsyncSession, campaign_id: int
+) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]] | None:
+    """The aggregates kept for an anonymised campaign, or None if none were kept."""
+    result = await session.execute(
+        select(CampaignTally.dimension, CampaignTally.label, CampaignTally.count).where(
+            CampaignTally.campaign_id == campaign_id
+        )
+    )
+    rows = result.all()
+    if not rows:
+        return None
+    published = sum(count for dimension, _label, count in rows if dimension == "published")
+    by_role = [(label, count) for dimension, label, count in rows if dimension == "role"]
+    by_organisation = [
+        (label, count) for dimension, label, count in rows if dimension == "organisation"
+    ]
+    return published, by_role, by_organisation
 
 
 async def _grouped(

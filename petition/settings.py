@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -145,6 +146,45 @@ class Settings:
     counts_check_minutes: int = 60
     """Counters are compared with the signatures (and repaired) this often; 0 turns it off."""
 
+    unconfirmed_days: int = 7
+    """Signatures never confirmed are deleted this many days after they were made."""
+
+    anonymise_after_days: int = 183
+    """A campaign's personal data are anonymised this many days after it closes (counts stay)."""
+
+    signals_days: int = 30
+    """Anti-abuse signals (which rule caught what, spent challenges) are deleted after this."""
+
+    purge_minutes: int = 60
+    """The retention purge runs this often in the server; 0 leaves it to `petition purge`."""
+
+    form_min_seconds: int = 3
+    """A signing form sent back sooner than this after it was shown is held in quarantine."""
+
+    pow_cost: int = 5000
+    """Proof-of-work: PBKDF2 iterations per attempt (about one second in a browser)."""
+
+    pow_minutes: int = 30
+    """A proof-of-work challenge must be solved and sent within this many minutes."""
+
+    burst_limit: int = 10
+    """Signatures from one client address to one campaign in 10 minutes before quarantine."""
+
+    sustained_limit: int = 60
+    """Signatures from one client address to one campaign in 24 hours before quarantine."""
+
+    nojs_burst_limit: int = 3
+    """Same as burst_limit, for forms sent without the proof-of-work (no JavaScript)."""
+
+    nojs_sustained_limit: int = 15
+    """Same as sustained_limit, for forms sent without the proof-of-work (no JavaScript)."""
+
+    trusted_proxies: str = ""
+    """Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed."""
+
+    manage_link_hours: int = 24
+    """How long a "manage my signature" link stays valid."""
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
@@ -159,6 +199,19 @@ class Settings:
             return self.live_backend
         is_postgresql = self.resolved_database_url.startswith(("postgresql", "postgres:"))
         return "postgresql" if is_postgresql else "memory"
+
+    @property
+    def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The trusted reverse proxies, as networks (a bare address is a network of one)."""
+        return tuple(
+            ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
 
     @property
     def mail_dir(self) -> Path:
@@ -196,6 +249,15 @@ class Settings:
             raise SettingsError("PETITION_LIVE_BACKEND=postgresql needs a PostgreSQL database")
         if self.resolved_live_backend == "redis" and not self.redis_url:
             raise SettingsError("PETITION_LIVE_BACKEND=redis needs PETITION_REDIS_URL")
+        for name in ("unconfirmed_days", "anonymise_after_days", "signals_days"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"PETITION_{name.upper()} must be at least 1")
+        if self.pow_cost < 1 or self.pow_minutes < 1:
+            raise SettingsError("PETITION_POW_COST and PETITION_POW_MINUTES must be positive")
+        try:
+            _ = self.proxies  # parsed here so that a bad value fails at start-up
+        except ValueError as exc:
+            raise SettingsError(f"PETITION_TRUSTED_PROXIES: {exc}") from exc
         if self.live_interval <= 0 or self.live_resync < self.live_interval:
             raise SettingsError(
                 "PETITION_LIVE_INTERVAL must be positive and PETITION_LIVE_RESYNC at least as long"

@@ -23,9 +23,6 @@ from petition.models import (
 )
 from petition.tokens import ExpiredLink, UnknownLink, UsedLink
 
-CONSENT_VERSION = "2026-11-1"
-"""Version of the consent text shown beside the box; stored with every signature."""
-
 # Renders a mail: (template name, locale, context) -> subject and bodies.
 MailRenderer = Callable[[str, str, dict[str, object]], RenderedMail]
 
@@ -58,8 +55,22 @@ class SigningContext:
     render_mail: MailRenderer
 
 
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """Under which privacy notice the signer consented, and whether an anti-abuse rule caught
+    the submission (it is then quarantined at confirmation, and nothing else changes)."""
+
+    notice_version: str
+    quarantine_rule: str | None = None
+
+
 async def sign(
-    session: AsyncSession, campaign: Campaign, form: SignatureForm, locale: str, ctx: SigningContext
+    session: AsyncSession,
+    campaign: Campaign,
+    form: SignatureForm,
+    locale: str,
+    consent: Consent,
+    ctx: SigningContext,
 ) -> bool:
     """Record a signature or remind its owner; the caller shows the same page whatever happened.
 
@@ -68,7 +79,9 @@ async def sign(
     email_hash = tokens.email_hash(ctx.secret, form.email)
     signature = await _find(session, campaign.id, email_hash)
     if signature is None:
-        signature = await _insert_pending(session, campaign, form, email_hash, locale, ctx.now)
+        signature = await _insert_pending(
+            session, campaign, form, email_hash, locale, consent, ctx.now
+        )
     if signature is None:  # lost a race with the same address signing at the same moment
         signature = await _find(session, campaign.id, email_hash)
         if signature is None:
@@ -97,6 +110,7 @@ async def _insert_pending(
     form: SignatureForm,
     email_hash: str,
     locale: str,
+    consent: Consent,
     now: datetime,
 ) -> Signature | None:
     signature = Signature(
@@ -110,9 +124,10 @@ async def _insert_pending(
         email_domain=form.email.rpartition("@")[2],
         publication=form.publication,
         locale=locale,
-        consent_version=CONSENT_VERSION,
+        consent_version=consent.notice_version,
         consented_at=now,
         created_at=now,
+        quarantine_rule=consent.quarantine_rule,
     )
     try:
         async with session.begin_nested():
@@ -215,10 +230,15 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
     """
     target = await resolve(session, token, TokenPurpose.CONFIRM, now)
     # Lock order, here as in withdraw: the signature row first, then its tokens, then a counter.
+    # A signature an anti-abuse rule caught is confirmed into quarantine: held, not counted.
+    held = target.signature.quarantine_rule is not None
     confirmed = await session.execute(
         update(Signature)
         .where(Signature.id == target.signature.id, Signature.status == SignatureStatus.PENDING)
-        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
+        .values(
+            status=SignatureStatus.QUARANTINED if held else SignatureStatus.CONFIRMED,
+            confirmed_at=now,
+        )
     )
     used = await session.execute(
         update(SignatureToken)
@@ -229,41 +249,60 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
     if _rowcount(confirmed) == 1:
-        await counts.add(session, target.campaign.id, +1)
         await affiliations.verify(session, target.signature)
+        if not held:
+            await counts.add(session, target.campaign.id, +1)
     return target
 
 
 async def change_publication(
     session: AsyncSession, token: str, choice: Publication, now: datetime
 ) -> LinkTarget:
-    """What of the signer may be published, changed through their own link (kept usable).
-
-    The choice is part of the consent: its time is the time of the consent record.
-    """
+    """What of the signer may be published, changed through their own link (kept usable)."""
     target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
-    if target.signature.status is SignatureStatus.WITHDRAWN:
+    if not await set_publication(session, target.signature, choice, now):
         raise UsedLink
-    await session.execute(
-        update(Signature)
-        .where(Signature.id == target.signature.id)
-        .values(publication=choice, consented_at=now)
-    )
-    target.signature.publication = choice
     return target
 
 
+async def set_publication(
+    session: AsyncSession, signature: Signature, choice: Publication, now: datetime
+) -> bool:
+    """Change a signer's publication choice; False for a withdrawn signature.
+
+    The choice is part of the consent: its time is the time of the consent record.
+    """
+    if signature.status is SignatureStatus.WITHDRAWN:
+        return False
+    await session.execute(
+        update(Signature)
+        .where(Signature.id == signature.id)
+        .values(publication=choice, consented_at=now)
+    )
+    signature.publication = choice
+    return True
+
+
 async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarget:
-    """Withdraw a signature: uncount it and erase everything personal, keeping a bare tombstone."""
+    """Withdraw a signature through its mailed link."""
     target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
-    signature_id = target.signature.id
+    if not await erase(session, target.signature.id, target.campaign.id, now):
+        raise UsedLink
+    return target
+
+
+async def erase(session: AsyncSession, signature_id: int, campaign_id: int, now: datetime) -> bool:
+    """Uncount a signature and erase everything personal, keeping a bare tombstone.
+
+    False if it was withdrawn already. The caller scrubs the database files afterwards.
+    """
     # Lock the row first (the lock order of confirm too), and read the status it had.
     locked = await session.execute(
         select(Signature.status).where(Signature.id == signature_id).with_for_update()
     )
     previous = locked.scalar_one()
     if previous is SignatureStatus.WITHDRAWN:
-        raise UsedLink
+        return False
     await session.execute(
         update(Signature)
         .where(Signature.id == signature_id)
@@ -278,13 +317,14 @@ async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarg
             role=None,
             organisation=None,
             invalidation_reason=None,
+            quarantine_rule=None,
         )
     )
-    if previous is SignatureStatus.CONFIRMED:  # an invalidated one was uncounted already
-        await counts.add(session, target.campaign.id, -1)
+    if previous is SignatureStatus.CONFIRMED:  # invalidated or quarantined ones were not counted
+        await counts.add(session, campaign_id, -1)
     await session.execute(delete(SignatureToken).where(SignatureToken.signature_id == signature_id))
     await outbox.discard_unsent(session, signature_id)
-    return target
+    return True
 
 
 def _rowcount(result: object) -> int:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections import defaultdict, deque
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 
 class Throttle:
@@ -39,19 +36,3 @@ class Throttle:
         while failures and failures[0] <= horizon:
             failures.popleft()
         return failures
-
-
-class ClientKeys:
-    """Pseudonymous keys for client addresses: HMAC with a salt that changes every day and
-    lives only in memory, so an address can be throttled but never recovered or kept."""
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
-        self._day: date | None = None
-        self._salt = b""
-
-    def key(self, address: str) -> str:
-        today = self._clock().date()
-        if today != self._day:
-            self._day, self._salt = today, secrets.token_bytes(32)
-        return hmac.new(self._salt, address.encode(), hashlib.sha256).hexdigest()

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import audit, campaigns, changes, organisers
+from petition import audit, campaigns, changes, organisers, privacy
 from petition.campaign_form import parse_campaign
 from petition.campaigns import render_markdown
 from petition.i18n import _
@@ -46,6 +46,7 @@ async def create(
         except campaigns.SlugTaken:
             errors = {"slug": _("This address is taken by another campaign.")}
             return _form(request, services, None, data, errors)
+        await privacy.current(session, campaign, services.settings, services.clock())
         await organisers.grant(session, organiser, campaign, Role.OWNER)
         await audit.record(session, campaign, organiser, "create", {}, 0, services.clock())
     return Redirect(f"/dashboard/c/{campaign.slug}", status_code=303)
@@ -78,6 +79,7 @@ async def edit(
             errors = spec if isinstance(spec, dict) else {}
             return _form(request, services, campaign, data, errors)
         campaigns.apply(campaign, spec, services.settings.timezone)
+        await privacy.current(session, campaign, services.settings, services.clock())
         changes.record(session, campaign.id)
         await audit.record(session, campaign, organiser, "edit", {}, 0, services.clock())
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
@@ -146,6 +148,8 @@ def _values(campaign: Campaign, tz: str) -> dict[str, str]:
         "kit_subject": campaign.kit_subject or "",
         "kit_body": campaign.kit_body or "",
         "kit_email": campaign.kit_email or "",
+        "controller": campaign.controller or "",
+        "privacy_contact": campaign.privacy_contact or "",
         "body": campaign.body_markdown,
         "goal": str(campaign.goal or ""),
         "opens": campaigns.local_day(campaign.opens_at, tz) if campaign.opens_at else "",

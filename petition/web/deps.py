@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petition import changes, mail, published
 from petition.bus import Bus
 from petition.db import SessionFactory
+from petition.defences import Defences
+from petition.limits import ClientKeys
 from petition.live import Cache, Hub
 from petition.memo import Memo
 from petition.organisers import SessionPolicy
@@ -23,7 +25,7 @@ from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.signing import Links, SigningContext
-from petition.throttle import ClientKeys, Throttle
+from petition.throttle import Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,8 @@ class LoginGuard:
     per_client: Throttle
     client_keys: ClientKeys
 
-    def keys(self, email_hash: str, client: str) -> tuple[str, str]:
-        return email_hash, self.client_keys.key(client)
+    async def keys(self, email_hash: str, client: str) -> tuple[str, str]:
+        return email_hash, await self.client_keys.key(client)
 
     def blocked(self, account: str, client: str) -> bool:
         return self.per_account.blocked(account) or self.per_client.blocked(client)
@@ -71,6 +73,8 @@ class Services:
     breakdowns: Cache[published.Breakdown]
     letters: Cache[list[published.Group]]
     documents: Memo[tuple[str, int, str], bytes]  # rendered PDFs
+    defences: Defences
+    pow_widget: bool  # whether the proof-of-work widget was built (needs npm at setup)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

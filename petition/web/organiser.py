@@ -20,7 +20,7 @@ from petition.i18n import _
 from petition.models import Organiser
 from petition.passwords import password_problem
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, link_problem, locale_of, render
+from petition.web.pages import PRIVATE, client_of, link_problem, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 LOGIN = "/organiser/login"
@@ -51,8 +51,9 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
     email, _problem = clean_email(str(form.get("email", "")))
     password = str(form.get("password", ""))
     guard = services.login_guard
-    client = request.client.host if request.client else "unknown"
-    account, client_key = guard.keys(tokens.email_hash(services.secret, email), client)
+    account, client_key = await guard.keys(
+        tokens.email_hash(services.secret, email), client_of(request, services)
+    )
     if guard.blocked(account, client_key):
         return _login_refused(request, services, "throttled", 429)
     given = organisers.Credentials(email, password, str(form.get("code", "")))

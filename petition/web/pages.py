@@ -9,7 +9,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
 from litestar.utils.scope.state import ScopeState
 
-from petition import i18n, tokens
+from petition import clients, i18n, tokens
 from petition.live import CampaignState
 from petition.web.deps import Services
 
@@ -98,3 +98,11 @@ async def campaign_state(services: Services, slug: str) -> CampaignState:
     if state is None:
         raise NotFoundException
     return state
+
+
+def client_of(request: Request[Any, Any, Any], services: Services) -> str:
+    """The client's address (for limits only, never stored): the peer, or what a configured
+    reverse proxy says; an X-Forwarded-For from anyone else is ignored."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-for")
+    return clients.client_address(peer, forwarded, services.settings.proxies)

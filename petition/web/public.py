@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -10,12 +11,19 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, forms, signing, tokens
+from petition import campaigns, counts, forms, pow, privacy, quarantine, signing, tokens
 from petition.i18n import _
 from petition.models import Campaign, SignatureStatus, TokenPurpose
 from petition.signing import Links
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, link_problem, locale_of, render
+from petition.web.pages import (
+    PRIVATE,
+    campaign_state,
+    client_of,
+    link_problem,
+    locale_of,
+    render,
+)
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -41,10 +49,13 @@ async def campaign_page(
 
 @post("/c/{slug:str}")
 async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[Any]:
+    """Every accepted form gets the same answer: new, pending, confirmed or withdrawn address,
+    caught by an anti-abuse rule or not. What differs happens out of sight (mail, quarantine)."""
     data = await _form_data(request)
+    now = services.clock()
     async with services.transaction() as session:
         campaign = await _campaign_or_404(session, slug)
-        if not campaign.is_open(services.clock()):
+        if not campaign.is_open(now):
             count = await counts.confirmed(session, campaign.id)
             return _campaign_response(request, services, campaign, count, status_code=410)
         parsed = forms.parse_signature(data, campaign.required_fields)
@@ -53,11 +64,33 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
             return _campaign_response(
                 request, services, campaign, count, form=data, errors=parsed, status_code=422
             )
+        rule = await services.defences.assess(
+            session, campaign.id, data, client_of(request, services), now
+        )
+        if rule is not None:
+            await quarantine.record_signal(session, campaign, rule, now)
+        notice = await privacy.current(session, campaign, services.settings, now)
+        consent = signing.Consent(privacy.label(notice), rule)
         await signing.sign(
-            session, campaign, parsed, locale_of(request), services.signing_context()
+            session, campaign, parsed, locale_of(request), consent, services.signing_context()
         )
     services.sender.wake()
     return Redirect(f"/c/{slug}/thanks", status_code=303)
+
+
+@get("/c/{slug:str}/challenge", media_type="application/json")
+async def challenge(services: ServicesDep, slug: FromPath[str]) -> Response[dict[str, Any]]:
+    """A proof-of-work challenge for this campaign's form (fetched by the widget)."""
+    state = await campaign_state(services, slug)
+    settings = services.settings
+    body = pow.challenge(
+        services.secret,
+        state.id,
+        services.clock(),
+        settings.pow_cost,
+        timedelta(minutes=settings.pow_minutes),
+    )
+    return Response(body, headers={"Cache-Control": "no-store"})
 
 
 @get("/c/{slug:str}/thanks")
@@ -217,7 +250,9 @@ def _campaign_response(
         "form": form or {},
         "errors": errors or {},
         "required": {"first_name", "last_name", "email", *campaign.required_fields},
-        "retention_days": services.settings.token_ttl_days,
+        "notice": privacy.facts(campaign, services.settings),
+        "stamp": services.defences.stamp(campaign.id, services.clock()),
+        "pow": services.pow_widget,
         "share": {
             "url": Links(services.settings.public_url).campaign(campaign.slug),
             "excerpt": campaigns.excerpt(campaign.body_html),

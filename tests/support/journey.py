@@ -53,6 +53,9 @@ def signer(email: str = "marie.curie@example.org", **overrides: str) -> dict[str
     return fields
 
 
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+
+
 def csrf_of(page: httpx.Response) -> str:
     match = _CSRF.search(page.text)
     assert match, "the page has no CSRF field"
@@ -60,10 +63,18 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 async def sign(client: httpx.AsyncClient, slug: str, fields: dict[str, str]) -> httpx.Response:
-    """Open the campaign page, fill the form, submit it (without following the redirect)."""
+    """Open the campaign page, fill the form, submit it (without following the redirect),
+    as a browser without JavaScript does: with the form's hidden fields, trap left empty."""
     page = await client.get(f"/c/{slug}")
     assert page.status_code == 200
-    return await client.post(f"/c/{slug}", data={"_csrf_token": csrf_of(page), **fields})
+    return await client.post(f"/c/{slug}", data={**hidden_fields(page), **fields})
+
+
+def hidden_fields(page: httpx.Response) -> dict[str, str]:
+    """What a browser sends of a page's form without the person typing anything."""
+    found = dict(_HIDDEN.findall(page.text))
+    found.setdefault("website", "")
+    return found
 
 
 def link(message: EmailMessage, kind: str) -> str:

@@ -1,0 +1,72 @@
+"""Quiet defences of the signing form. Nothing here refuses anyone: a submission that trips a
+rule is answered and mailed like any other, and held in quarantine for organisers to judge.
+
+In order: a honeypot field people never see; a signed stamp of when the form was shown (too
+soon means a script); the proof of work, when the browser ran it; and limits per client
+address and campaign, stricter for forms sent without the proof of work (no JavaScript).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import pow as proof
+from petition import stamps
+from petition.limits import ClientKeys, Counter
+from petition.settings import Settings
+
+HONEYPOT = "website"  # the field's name: what a form-filling robot is keen to fill
+STAMP = "shown"
+POW = "altcha"
+BURST = timedelta(minutes=10)
+SUSTAINED = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Defences:
+    settings: Settings
+    secret: bytes
+    counter: Counter
+    client_keys: ClientKeys
+
+    def stamp(self, campaign_id: int, now: datetime) -> str:
+        return stamps.issue(self.secret, f"sign:{campaign_id}", now)
+
+    async def assess(
+        self,
+        session: AsyncSession,
+        campaign_id: int,
+        form: Mapping[str, str],
+        client: str,
+        now: datetime,
+    ) -> str | None:
+        """The rule this submission breaks, or None. Every submission counts toward the limits."""
+        worked = bool(form.get(POW, "").strip())
+        over = await self._over_limits(campaign_id, client, strict=not worked)
+        if form.get(HONEYPOT, "").strip():
+            return "honeypot"
+        shown = stamps.shown_at(self.secret, f"sign:{campaign_id}", form.get(STAMP, ""))
+        if shown is None:
+            return "form_stamp"
+        if (now - shown).total_seconds() < self.settings.form_min_seconds:
+            return "too_fast"
+        if worked:
+            broken = await proof.check(session, self.secret, form[POW].strip(), campaign_id, now)
+            if broken is not None:
+                return broken
+        return over
+
+    async def _over_limits(self, campaign_id: int, client: str, *, strict: bool) -> str | None:
+        key = f"sign:{campaign_id}:{await self.client_keys.key(client)}"
+        burst = await self.counter.hit(f"{key}:burst", BURST)
+        sustained = await self.counter.hit(f"{key}:day", SUSTAINED)
+        s = self.settings
+        if burst > (s.nojs_burst_limit if strict else s.burst_limit):
+            return "burst"
+        if sustained > (s.nojs_sustained_limit if strict else s.sustained_limit):
+            return "sustained"
+        return None

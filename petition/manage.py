@@ -1,0 +1,180 @@
+"""Signers' rights without an account: a mailed link to see, change, withdraw and get one's data.
+
+Anyone may ask for the link for any address; the page answers the same whatever the address,
+and the link goes to the address only, within the daily cap per address. The link shows every
+signature of the address (by its keyed hash) across campaigns. A copy of one's data is mailed
+to the address as JSON — never shown on the screen of whoever holds the link.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import outbox, privacy, tokens
+from petition.mail import Attachment
+from petition.models import (
+    Campaign,
+    ManageToken,
+    PrivacyNotice,
+    Signature,
+    SignatureStatus,
+)
+from petition.signing import SigningContext
+
+MAIL = "manage"
+DATA_MAIL = "my_data"
+
+
+async def request_link(
+    session: AsyncSession, address: str, locale: str, valid: timedelta, ctx: SigningContext
+) -> bool:
+    """Mail a link to manage the address's signatures, if it has any and is under its cap.
+
+    Returns whether a mail was queued; the caller shows the same page either way.
+    """
+    email_hash = tokens.email_hash(ctx.secret, address)
+    if not await _signatures(session, email_hash):
+        return False
+    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+        return False
+    token = tokens.new_token()
+    session.add(
+        ManageToken(
+            email_hash=email_hash,
+            token_hash=tokens.token_hash(token),
+            created_at=ctx.now,
+            expires_at=ctx.now + valid,
+        )
+    )
+    link = f"{ctx.links.base_url.rstrip('/')}/manage/{token}"
+    context: dict[str, object] = {"manage_url": link, "expires_at": ctx.now + valid}
+    await outbox.enqueue(
+        session,
+        template=MAIL,
+        to=address,
+        recipient_hash=email_hash,
+        mail=ctx.render_mail(MAIL, locale, context),
+        now=ctx.now,
+    )
+    return True
+
+
+async def resolve(session: AsyncSession, token: str, now: datetime) -> str:
+    """The address hash a manage link is for; raises a LinkError when it cannot be used."""
+    if not tokens.looks_like_token(token):
+        raise tokens.UnknownLink
+    found = await session.scalar(
+        select(ManageToken).where(ManageToken.token_hash == tokens.token_hash(token))
+    )
+    if found is None:
+        raise tokens.UnknownLink
+    if found.expires_at <= now:
+        raise tokens.ExpiredLink
+    return found.email_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    signature: Signature
+    campaign: Campaign
+
+
+async def _signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
+    result = await session.execute(
+        select(Signature, Campaign)
+        .join(Campaign, Signature.campaign_id == Campaign.id)
+        .where(
+            Signature.email_hash == email_hash,
+            Signature.status != SignatureStatus.WITHDRAWN,
+        )
+        .order_by(Signature.created_at.desc())
+    )
+    return [Signed(signature, campaign) for signature, campaign in result.all()]
+
+
+async def signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
+    """Every signature of the address that still holds personal data, newest first."""
+    return await _signatures(session, email_hash)
+
+
+async def one(session: AsyncSession, email_hash: str, signature_id: int) -> Signed | None:
+    """One of the address's signatures; None if it is not theirs (or gone)."""
+    for signed in await _signatures(session, email_hash):
+        if signed.signature.id == signature_id:
+            return signed
+    return None
+
+
+def document(signed: list[Signed], notices: dict[tuple[int, str], PrivacyNotice]) -> bytes:
+    """Everything stored about the address, as JSON (the answer to an access request)."""
+    entries = []
+    for item in signed:
+        s, c = item.signature, item.campaign
+        notice = notices.get((c.id, s.consent_version))
+        entries.append(
+            {
+                "campaign": {"slug": c.slug, "title": c.title},
+                "status": s.status.value,
+                "first_name": s.first_name,
+                "last_name": s.last_name,
+                "role": s.role,
+                "organisation": s.organisation,
+                "email_domain": s.email_domain,
+                "email": "not stored: only a keyed fingerprint (HMAC-SHA256) of it",
+                "publication": s.publication.value,
+                "affiliation_verified": s.affiliation_verified,
+                "language": s.locale,
+                "consent": {
+                    "notice_version": s.consent_version,
+                    "controller": notice.controller if notice else None,
+                    "given_at": s.consented_at.isoformat(),
+                },
+                "signed_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+        )
+    body = {"signatures": entries}
+    return json.dumps(body, ensure_ascii=False, indent=2).encode()
+
+
+async def mail_data(
+    session: AsyncSession,
+    email_hash: str,
+    address: str,
+    locale: str,
+    ctx: SigningContext,
+) -> bool:
+    """Mail the address a copy of its data, if `address` is the one the link was sent to."""
+    if tokens.email_hash(ctx.secret, address) != email_hash:
+        return False
+    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+        return False
+    found = await _signatures(session, email_hash)
+    notices = await _notices(session, found)
+    await outbox.enqueue(
+        session,
+        template=DATA_MAIL,
+        to=address,
+        recipient_hash=email_hash,
+        mail=ctx.render_mail(DATA_MAIL, locale, {"count": len(found)}),
+        now=ctx.now,
+        attachment=Attachment("my-signatures.json", document(found, notices), "application/json"),
+    )
+    return True
+
+
+async def _notices(
+    session: AsyncSession, found: list[Signed]
+) -> dict[tuple[int, str], PrivacyNotice]:
+    campaign_ids = {item.campaign.id for item in found}
+    if not campaign_ids:
+        return {}
+    result = await session.execute(
+        select(PrivacyNotice).where(PrivacyNotice.campaign_id.in_(campaign_ids))
+    )
+    return {(n.campaign_id, privacy.label(n)): n for n in result.scalars()}

@@ -1,0 +1,134 @@
+"""The privacy notice of a campaign: its facts, and the versions signers consented to.
+
+The wording lives in the template (translated); what varies — controller, contact, retention
+periods actually configured — is stored as a version. A new version is written the first time a
+page is shown after any of them changed, and every signature records the version it was
+signed under, so one can always show what a signer was told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition.models import Campaign, PrivacyNotice
+from petition.settings import Settings
+
+TEXT_REVISION = "2026-11"
+"""The wording's revision: change it when templates/privacy.html changes in substance."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    controller: str
+    contact: str
+    unconfirmed_days: int
+    anonymise_after_days: int
+    signals_days: int
+    text_revision: str = TEXT_REVISION
+
+
+def facts(campaign: Campaign, settings: Settings) -> Facts:
+    """What the notice states today. Without a named controller, the site's operator is it."""
+    return Facts(
+        controller=(campaign.controller or "").strip(),
+        contact=(campaign.privacy_contact or "").strip() or settings.mail_from,
+        unconfirmed_days=settings.unconfirmed_days,
+        anonymise_after_days=settings.anonymise_after_days,
+        signals_days=settings.signals_days,
+    )
+
+
+def _facts_of(notice: PrivacyNotice) -> Facts:
+    return Facts(
+        controller=notice.controller,
+        contact=notice.contact,
+        unconfirmed_days=notice.unconfirmed_days,
+        anonymise_after_days=notice.anonymise_after_days,
+        signals_days=notice.signals_days,
+        text_revision=notice.text_revision,
+    )
+
+
+async def current(
+    session: AsyncSession, campaign: Campaign, settings: Settings, now: datetime
+) -> PrivacyNotice:
+    """The notice in force, written as a new version if its facts changed since the last one."""
+    latest = await _latest(session, campaign.id)
+    wanted = facts(campaign, settings)
+    if latest is not None and _facts_of(latest) == wanted:
+        return latest
+    notice = PrivacyNotice(
+        campaign_id=campaign.id,
+        version=(latest.version + 1) if latest else 1,
+        text_revision=wanted.text_revision,
+        controller=wanted.controller,
+        contact=wanted.contact,
+        unconfirmed_days=wanted.unconfirmed_days,
+        anonymise_after_days=wanted.anonymise_after_days,
+        signals_days=wanted.signals_days,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(notice)
+            await session.flush()
+    except IntegrityError:  # another request wrote the same version at the same moment
+        found = await _latest(session, campaign.id)
+        assert found is not None  # noqa: S101  # the conflicting row exists
+        return found
+    return notice
+
+
+async def refresh_all(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """At start-up: a new version for every campaign whose notice the settings changed."""
+    for campaign in (await session.execute(select(Campaign))).scalars():
+        await current(session, campaign, settings, now)
+
+
+async def shown(session: AsyncSession, campaign: Campaign, settings: Settings) -> PrivacyNotice:
+    """The notice to show on a page, without writing: the latest version, or (before any was
+    written) the facts of today as version 1."""
+    latest = await _latest(session, campaign.id)
+    if latest is not None:
+        return latest
+    wanted = facts(campaign, settings)
+    return PrivacyNotice(
+        campaign_id=campaign.id,
+        version=1,
+        text_revision=wanted.text_revision,
+        controller=wanted.controller,
+        contact=wanted.contact,
+        unconfirmed_days=wanted.unconfirmed_days,
+        anonymise_after_days=wanted.anonymise_after_days,
+        signals_days=wanted.signals_days,
+        created_at=campaign.created_at,
+    )
+
+
+async def version(session: AsyncSession, campaign_id: int, number: int) -> PrivacyNotice | None:
+    result = await session.execute(
+        select(PrivacyNotice).where(
+            PrivacyNotice.campaign_id == campaign_id, PrivacyNotice.version == number
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def _latest(session: AsyncSession, campaign_id: int) -> PrivacyNotice | None:
+    result = await session.execute(
+        select(PrivacyNotice)
+        .where(PrivacyNotice.campaign_id == campaign_id)
+        .order_by(PrivacyNotice.version.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+def label(notice: PrivacyNotice) -> str:
+    """How a consent record names its notice."""
+    return f"notice-{notice.version}"

@@ -1,0 +1,212 @@
+"""Retention, enforced: what the privacy notice promises to delete is deleted, on time.
+
+- Signatures never confirmed: deleted `unconfirmed_days` after they were made.
+- A campaign's personal data: erased `anonymise_after_days` after it closed; counts, statuses
+  and the published aggregates (kept as tallies) remain.
+- Anti-abuse signals, spent proof-of-work challenges, used or expired links and finished mail
+  records: deleted `signals_days` after they were made (or as soon as they expired).
+
+`purge` does everything in the caller's transaction and reports how many rows each step
+touched; a dry run is the same transaction rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import published
+from petition.models import (
+    AbuseSignal,
+    Addressee,
+    Campaign,
+    ManageToken,
+    OrganiserToken,
+    OutboxMail,
+    OutboxStatus,
+    Signature,
+    SignatureStatus,
+    SignatureToken,
+    SpentChallenge,
+)
+from petition.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    unconfirmed: timedelta
+    anonymise_after: timedelta
+    signals: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            unconfirmed=timedelta(days=settings.unconfirmed_days),
+            anonymise_after=timedelta(days=settings.anonymise_after_days),
+            signals=timedelta(days=settings.signals_days),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    unconfirmed_deleted: int = 0
+    campaigns_anonymised: int = 0
+    signatures_anonymised: int = 0
+    signals_deleted: int = 0
+    challenges_deleted: int = 0
+    links_deleted: int = 0
+    mails_deleted: int = 0
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    @property
+    def total(self) -> int:
+        return sum(n for _name, n in self.items())
+
+
+async def purge(session: AsyncSession, now: datetime, policy: Policy) -> Report:
+    unconfirmed = await _delete_unconfirmed(session, now - policy.unconfirmed)
+    campaigns, signatures = await _anonymise_closed(session, now - policy.anonymise_after, now)
+    horizon = now - policy.signals
+    signals = await _count(session, delete(AbuseSignal).where(AbuseSignal.created_at < horizon))
+    challenges = await _count(
+        session, delete(SpentChallenge).where(SpentChallenge.expires_at < now)
+    )
+    links = await _delete_links(session, now)
+    mails = await _delete_mail_records(session, now, horizon)
+    return Report(unconfirmed, campaigns, signatures, signals, challenges, links, mails)
+
+
+async def _delete_unconfirmed(session: AsyncSession, made_before: datetime) -> int:
+    stale = select(Signature.id).where(
+        Signature.status == SignatureStatus.PENDING, Signature.created_at < made_before
+    )
+    ids = list((await session.execute(stale)).scalars())
+    for start in range(0, len(ids), 1000):  # bounded IN lists (asyncpg takes 32767 at most)
+        chunk = ids[start : start + 1000]
+        await _erase_mail_about(session, chunk)
+        await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
+        await session.execute(delete(Signature).where(Signature.id.in_(chunk)))
+    return len(ids)
+
+
+async def _erase_mail_about(session: AsyncSession, signature_ids: list[int]) -> None:
+    """Mail about deleted signatures: unsent ones are dropped, every one forgets them."""
+    await session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.signature_id.in_(signature_ids),
+            OutboxMail.status == OutboxStatus.PENDING,
+        )
+        .values(
+            status=OutboxStatus.FAILED,
+            last_error="signature deleted",
+            to_address=None,
+            subject=None,
+            body_text=None,
+            body_html=None,
+            attachment=None,
+        )
+    )
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.signature_id.in_(signature_ids))
+        .values(signature_id=None, recipient_hash=None)
+    )
+
+
+async def _anonymise_closed(
+    session: AsyncSession, closed_before: datetime, now: datetime
+) -> tuple[int, int]:
+    due = await session.execute(
+        select(Campaign).where(
+            Campaign.closes_at.is_not(None),
+            Campaign.closes_at < closed_before,
+            Campaign.anonymised_at.is_(None),
+        )
+    )
+    campaigns = list(due.scalars())
+    erased = 0
+    for campaign in campaigns:
+        await published.keep_tallies(session, campaign.id)
+        ids = list(
+            (
+                await session.execute(
+                    select(Signature.id).where(Signature.campaign_id == campaign.id)
+                )
+            ).scalars()
+        )
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            await _erase_mail_about(session, chunk)
+            await session.execute(
+                delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk))
+            )
+        result = await session.execute(
+            update(Signature)
+            .where(
+                Signature.campaign_id == campaign.id,
+                Signature.email_hash.is_not(None) | Signature.first_name.is_not(None),
+            )
+            .values(
+                email_hash=None,
+                email_domain=None,
+                first_name=None,
+                last_name=None,
+                role=None,
+                organisation=None,
+                invalidation_reason=None,
+                quarantine_rule=None,
+                affiliation_verified=False,
+            )
+            .returning(Signature.id)
+        )
+        erased += len(result.all())
+        campaign.anonymised_at = now
+    await session.flush()
+    return len(campaigns), erased
+
+
+async def _delete_links(session: AsyncSession, now: datetime) -> int:
+    """Links that can no longer be used. Withdrawal links never expire: they stay."""
+    deleted = await _count(
+        session,
+        delete(SignatureToken).where(
+            SignatureToken.expires_at.is_not(None), SignatureToken.expires_at < now
+        ),
+    )
+    deleted += await _count(session, delete(ManageToken).where(ManageToken.expires_at < now))
+    deleted += await _count(session, delete(OrganiserToken).where(OrganiserToken.expires_at < now))
+    return deleted
+
+
+async def _delete_mail_records(session: AsyncSession, now: datetime, horizon: datetime) -> int:
+    """Finished mail records: their address hash after the daily cap's day, the row itself
+    after the signals period, except a letter's last mail, whose status its addressee shows."""
+    await session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.created_at < now - timedelta(days=2),
+            OutboxMail.recipient_hash.is_not(None),
+            OutboxMail.status != OutboxStatus.PENDING,
+        )
+        .values(recipient_hash=None)
+    )
+    shown = select(Addressee.outbox_id).where(Addressee.outbox_id.is_not(None))
+    return await _count(
+        session,
+        delete(OutboxMail).where(
+            OutboxMail.created_at < horizon,
+            OutboxMail.status != OutboxStatus.PENDING,
+            OutboxMail.id.not_in(shown),
+        ),
+    )
+
+
+async def _count(session: AsyncSession, statement: object) -> int:
+    result = await session.execute(statement)  # type: ignore[call-overload]  # DML statements
+    return int(getattr(result, "rowcount", 0) or 0)
