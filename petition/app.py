@@ -249,7 +249,7 @@ def create_app(
             path="/api/v1",
             render_plugins=[JsonRenderPlugin()],  # the schema only: no viewer fetched from a CDN
         ),
-        middleware=[security_headers_for(https=settings.https)],
+        before_send=[security_headers_for(https=settings.https)],
     )
 
 

@@ -53,7 +53,8 @@ async def test_served_pages_load_only_our_own_assets(
                 assert (await browser.get(asset)).status_code == 200
             # Our scripts only, from files: no inline code a policy would have to allow.
             scripts = re.findall(r"<script\b[^>]*>", page.text)
-            assert all(re.search(r'src="/static/[a-z/]+(\.min)?\.js"', tag) for tag in scripts), path
+            ours = r'src="/static/[a-z/]+(\.min)?\.js"'
+            assert all(re.search(ours, tag) for tag in scripts), path
             assert "<script>" not in page.text and "</script>" not in page.text.replace(
                 "></script>", ""
             )
@@ -62,3 +63,39 @@ async def test_served_pages_load_only_our_own_assets(
                 if f'href="{settings.public_url}/' in link:
                     continue  # our own address, as the widget links to it from other sites
                 assert 'rel="noopener noreferrer"' in link, link
+
+
+# What the widget's bundle mentions without ever fetching it: XML namespaces (for creating SVG
+# and MathML elements), the documentation links of its framework's error messages, and its
+# maker's site in a credit line that our configuration hides (hideFooter).
+_VENDOR_MENTIONS = re.compile(
+    r"^https?://(www\.w3\.org/(1998/Math/MathML|1999/xhtml|2000/svg)"
+    r"|svelte\.dev/e/[a-z_]*|altcha\.org/?)$"
+)
+_ANY_URL = re.compile(r"""https?://[^\s"'`<>)\\]+""")
+
+
+def test_our_scripts_and_styles_name_no_other_host() -> None:
+    ours = [
+        f
+        for f in ROOT.joinpath("petition", "static").rglob("*")
+        if f.is_file() and "vendor" not in f.parts
+    ]
+    assert {f.name for f in ours} >= {"site.css", "live.js", "pow.js"}
+    for f in ours:
+        assert _ANY_URL.findall(f.read_text()) == [], f.name
+
+
+def test_the_proof_of_work_widget_fetches_only_from_us() -> None:
+    vendor = ROOT.joinpath("petition", "static", "vendor", "altcha")
+    if not vendor.joinpath("altcha.min.js").exists():
+        pytest.skip("the widget is not built here (npm was not found at setup)")
+    for f in vendor.iterdir():
+        if f.suffix not in {".js", ".css"}:
+            continue
+        text = f.read_text()
+        mentioned = set(_ANY_URL.findall(text))
+        assert {url for url in mentioned if not _VENDOR_MENTIONS.match(url)} == set(), f.name
+        # Nothing is loaded by the bundle itself from an absolute address.
+        assert not re.search(r"""(fetch|import|importScripts|Worker)\(\s*["'`]https?:""", text)
+        assert not _EXTERNAL.search(text), f.name

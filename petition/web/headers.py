@@ -8,10 +8,10 @@ framing rule), and HSTS when the site is served over HTTPS.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -25,31 +25,31 @@ _ALWAYS = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# Pages reached by a secret link or showing private data: never stored by a browser or proxy,
+# and no Referer that could carry the token elsewhere, whatever the handler (or error) says.
+PRIVATE_PREFIXES = ("/dashboard", "/organiser", "/manage/", "/confirm/", "/withdraw/")
+_PRIVATE = ((b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"))
 _CSP = b"content-security-policy"
 
 
-def security_headers_for(*, https: bool) -> Callable[[ASGIApp], ASGIApp]:
-    """The middleware; `https` when the public address is https:// (then HSTS is sent)."""
+def security_headers_for(*, https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A hook run on every response start, unmatched paths (404) and errors included;
+    `https` when the public address is https:// (then HSTS is sent)."""
 
-    def security_headers(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
+    async def before_send(message: Message, scope: Scope) -> None:
+        if scope["type"] != ScopeType.HTTP or message["type"] != "http.response.start":
+            return
+        headers = list(message.get("headers", []))
+        if str(scope.get("path", "")).startswith(PRIVATE_PREFIXES):
+            headers = _private(headers)
+        message["headers"] = _secured(headers, https)
 
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {
-                        **message,
-                        "headers": _secured(list(message.get("headers", [])), https),
-                    }
-                await send(message)
+    return before_send
 
-            await app(scope, receive, send_with_headers)
 
-        return middleware
-
-    return security_headers
+def _private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    names = {name for name, _value in _PRIVATE}
+    return [(n, v) for n, v in headers if n.lower() not in names] + list(_PRIVATE)
 
 
 def _secured(headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:

@@ -128,7 +128,10 @@ async def test_posts_without_csrf_are_refused_and_gets_change_nothing(
                 refused = await olga.post(path, data={"role": "viewer", "reason": "x", "id": "1"})
                 assert refused.status_code == 403, path
             else:
-                assert (await olga.get(path)).status_code in (200, 303), path
+                page = await olga.get(path)
+                assert page.status_code in (200, 303), path
+                # Names and figures of signers: never kept by a browser or a proxy.
+                assert page.headers["cache-control"] == "no-store", path
         after = await _snapshot(sessions)
     assert before == after
 
