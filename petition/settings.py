@@ -162,7 +162,7 @@ class Settings:
     """A signing form sent back sooner than this after it was shown is held in quarantine."""
 
     pow_cost: int = 5000
-    """Proof-of-work: PBKDF2 iterations per attempt (about one second in a browser)."""
+    """Proof of work: PBKDF2 iterations per attempt (5000: under a second in a browser)."""
 
     pow_minutes: int = 30
     """A proof-of-work challenge must be solved and sent within this many minutes."""
