@@ -28,6 +28,9 @@ from petition.signing import SigningContext
 
 MAIL = "manage"
 DATA_MAIL = "my_data"
+# Copies of one's data a day: only the holder of a mailed link can ask, for the address that
+# received it, so they do not count toward the general cap (signing and links use it up).
+DATA_MAILS_PER_DAY = 2
 
 
 async def request_link(
@@ -152,7 +155,8 @@ async def mail_data(
     """Mail the address a copy of its data, if `address` is the one the link was sent to."""
     if tokens.email_hash(ctx.secret, address) != email_hash:
         return False
-    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+    sent = await outbox.sent_recently(session, email_hash, now=ctx.now, template=DATA_MAIL)
+    if sent >= DATA_MAILS_PER_DAY:
         return False
     found = await _signatures(session, email_hash)
     notices = await _notices(session, found)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -41,9 +42,11 @@ LEASE = timedelta(minutes=5)
 SCRUB_INTERVAL = 2.0
 
 
-async def sent_recently(session: AsyncSession, recipient_hash: str, *, now: datetime) -> int:
-    """Mails queued for this address in the last 24 hours (for the daily cap)."""
-    result = await session.execute(
+async def sent_recently(
+    session: AsyncSession, recipient_hash: str, *, now: datetime, template: str | None = None
+) -> int:
+    """Mails (of one template, if given) queued for this address in the last 24 hours."""
+    query = (
         select(func.count())
         .select_from(OutboxMail)
         .where(
@@ -51,6 +54,9 @@ async def sent_recently(session: AsyncSession, recipient_hash: str, *, now: date
             OutboxMail.created_at > now - timedelta(days=1),
         )
     )
+    if template is not None:
+        query = query.where(OutboxMail.template == template)
+    result = await session.execute(query)
     return int(result.scalar_one())
 
 
@@ -241,7 +247,13 @@ class Sender:
                     mail=RenderedMail(row.subject or "", row.body_text or "", row.body_html or ""),
                     attempts=row.attempts,
                     attachment=(
-                        Attachment(row.attachment_name or "attachment", row.attachment)
+                        Attachment(
+                            row.attachment_name or "attachment",
+                            row.attachment,
+                            # The type follows from the name we gave it (.pdf, .json).
+                            mimetypes.guess_type(row.attachment_name or "")[0]
+                            or "application/octet-stream",
+                        )
                         if row.attachment is not None
                         else None
                     ),

@@ -103,6 +103,7 @@ def _published(campaign_id: int) -> list[ColumnElement[bool]]:
         Signature.campaign_id == campaign_id,
         Signature.status == SignatureStatus.CONFIRMED,
         Signature.publication != Publication.NONE,
+        Signature.last_name.is_not(None),  # erased by anonymisation: nobody left to name
     ]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import published
@@ -27,6 +27,7 @@ from petition.models import (
     OrganiserToken,
     OutboxMail,
     OutboxStatus,
+    PrivacyNotice,
     Signature,
     SignatureStatus,
     SignatureToken,
@@ -69,8 +70,9 @@ class Report:
 
 
 async def purge(session: AsyncSession, now: datetime, policy: Policy) -> Report:
-    unconfirmed = await _delete_unconfirmed(session, now - policy.unconfirmed)
-    campaigns, signatures = await _anonymise_closed(session, now - policy.anonymise_after, now)
+    promised = await _shortest_promises(session)
+    unconfirmed = await _delete_unconfirmed(session, now, policy.unconfirmed, promised)
+    campaigns, signatures = await _anonymise_closed(session, now, policy.anonymise_after, promised)
     horizon = now - policy.signals
     signals = await _count(session, delete(AbuseSignal).where(AbuseSignal.created_at < horizon))
     challenges = await _count(
@@ -81,11 +83,39 @@ async def purge(session: AsyncSession, now: datetime, policy: Policy) -> Report:
     return Report(unconfirmed, campaigns, signatures, signals, challenges, links, mails)
 
 
-async def _delete_unconfirmed(session: AsyncSession, made_before: datetime) -> int:
-    stale = select(Signature.id).where(
-        Signature.status == SignatureStatus.PENDING, Signature.created_at < made_before
+async def _shortest_promises(session: AsyncSession) -> dict[int, tuple[timedelta, timedelta]]:
+    """Per campaign, the shortest periods any of its privacy notices stated. Lengthening a
+    period in the settings must not keep anyone longer than they were told."""
+    result = await session.execute(
+        select(
+            PrivacyNotice.campaign_id,
+            func.min(PrivacyNotice.unconfirmed_days),
+            func.min(PrivacyNotice.anonymise_after_days),
+        ).group_by(PrivacyNotice.campaign_id)
     )
-    ids = list((await session.execute(stale)).scalars())
+    return {
+        campaign_id: (timedelta(days=unconfirmed), timedelta(days=anonymise))
+        for campaign_id, unconfirmed, anonymise in result.all()
+    }
+
+
+async def _delete_unconfirmed(
+    session: AsyncSession,
+    now: datetime,
+    period: timedelta,
+    promised: dict[int, tuple[timedelta, timedelta]],
+) -> int:
+    pending = await session.execute(
+        select(Signature.id, Signature.campaign_id, Signature.created_at).where(
+            Signature.status == SignatureStatus.PENDING,
+            Signature.created_at < now - min([period, *(p[0] for p in promised.values())]),
+        )
+    )
+    ids = [
+        ident
+        for ident, campaign_id, created_at in pending.all()
+        if created_at < now - min(period, promised.get(campaign_id, (period, period))[0])
+    ]
     for start in range(0, len(ids), 1000):  # bounded IN lists (asyncpg takes 32767 at most)
         chunk = ids[start : start + 1000]
         await _erase_mail_about(session, chunk)
@@ -120,16 +150,24 @@ async def _erase_mail_about(session: AsyncSession, signature_ids: list[int]) -> 
 
 
 async def _anonymise_closed(
-    session: AsyncSession, closed_before: datetime, now: datetime
+    session: AsyncSession,
+    now: datetime,
+    period: timedelta,
+    promised: dict[int, tuple[timedelta, timedelta]],
 ) -> tuple[int, int]:
-    due = await session.execute(
+    closed = await session.execute(
         select(Campaign).where(
             Campaign.closes_at.is_not(None),
-            Campaign.closes_at < closed_before,
+            Campaign.closes_at < now,
             Campaign.anonymised_at.is_(None),
         )
     )
-    campaigns = list(due.scalars())
+    campaigns = [
+        c
+        for c in closed.scalars()
+        if c.closes_at is not None
+        and c.closes_at < now - min(period, promised.get(c.id, (period, period))[1])
+    ]
     erased = 0
     for campaign in campaigns:
         await published.keep_tallies(session, campaign.id)
