@@ -23,7 +23,8 @@ ALGORITHM = "PBKDF2/SHA-256"
 KEY_PREFIX = "00"  # one byte: 256 attempts on average
 
 
-def _key(secret: bytes) -> bytes:
+def hmac_key(secret: bytes) -> bytes:
+    """The key our challenges are signed with, derived from the server secret."""
     return hmac.new(secret, b"altcha-challenges", hashlib.sha256).digest()
 
 
@@ -37,7 +38,7 @@ def challenge(
         cost,
         key_prefix=KEY_PREFIX,
         data={"campaign": campaign_id, "expires": expires},
-        hmac_secret=_key(secret),
+        hmac_secret=hmac_key(secret),
     )
     return dict(issued.to_dict())
 
@@ -60,7 +61,7 @@ async def check(
     data = parsed.challenge.parameters.data
     if not isinstance(data, dict):
         return INVALID
-    result = altcha.verify_solution(parsed, _key(secret))
+    result = altcha.verify_solution(parsed, hmac_key(secret))
     if not result.verified:
         return INVALID
     if data.get("campaign") != campaign_id:

@@ -23,6 +23,9 @@ from petition.models import (
 )
 from petition.tokens import ExpiredLink, UnknownLink, UsedLink
 
+# Confirmed by their signer, counted or held: to the signer, both look the same.
+CONFIRMED_BY_MAIL = frozenset({SignatureStatus.CONFIRMED, SignatureStatus.QUARANTINED})
+
 # Renders a mail: (template name, locale, context) -> subject and bodies.
 MailRenderer = Callable[[str, str, dict[str, object]], RenderedMail]
 
@@ -88,7 +91,7 @@ async def sign(
             return False
     if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
         return False
-    if signature.status is SignatureStatus.CONFIRMED:
+    if signature.status in CONFIRMED_BY_MAIL:
         await _queue_mail(session, "already_signed", campaign, signature, form.email, locale, ctx)
     else:
         await _queue_mail(session, "confirm", campaign, signature, form.email, locale, ctx)

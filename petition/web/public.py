@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import campaigns, counts, forms, pow, privacy, quarantine, signing, tokens
 from petition.i18n import _
-from petition.models import Campaign, SignatureStatus, TokenPurpose
+from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import (
@@ -111,7 +111,7 @@ async def confirm_page(
             target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
         except tokens.LinkError as problem:
             return link_problem(request, services, problem, kind="signature")
-    if target.signature.status is SignatureStatus.CONFIRMED:
+    if target.signature.status in signing.CONFIRMED_BY_MAIL:
         return link_problem(request, services, tokens.UsedLink(), kind="signature")
     context = {"campaign": target.campaign, "signature": target.signature, "token": token}
     return render(request, services, "confirm.html", context, headers=PRIVATE)
