@@ -33,7 +33,14 @@ async def serve(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServe
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, lifespan="on", log_config=None, access_log=False, ws="none", server_header=False
+        app,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        ws="none",
+        server_header=False,
+        # As `petition serve`: the application alone decides whom to believe (trusted_proxies).
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
