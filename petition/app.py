@@ -22,7 +22,18 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
-from petition import db, i18n, logs, mail, privacy, published, reconcile, retention, templating
+from petition import (
+    db,
+    i18n,
+    logs,
+    mail,
+    privacy,
+    published,
+    reconcile,
+    retention,
+    templating,
+    tokens,
+)
 from petition.bus import bus_for
 from petition.defences import Defences
 from petition.limits import ClientKeys, Counter, MemoryCounter, RedisCounter
@@ -52,7 +63,7 @@ from petition.web import (
 from petition.web import privacy as privacy_pages
 from petition.web.deps import LoginGuard, Services
 from petition.web.headers import security_headers_for
-from petition.web.pages import render
+from petition.web.pages import link_problem, render
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -334,7 +345,13 @@ def _error_pages(services: Services) -> ExceptionHandlersMap:
     ) -> Response[Any]:
         return Redirect(organiser.LOGIN, status_code=303)
 
+    def unusable_link(request: Request[Any, Any, Any], exc: tokens.LinkError) -> Response[str]:
+        # Raised inside a request's transaction, which is then rolled back.
+        kind = "manage" if request.url.path.startswith("/manage/") else "signature"
+        return link_problem(request, services, exc, kind=kind)
+
     return {
+        tokens.LinkError: unusable_link,
         NotAuthorizedException: sign_in_first,
         HTTPException: http_error,
         Exception: server_error,

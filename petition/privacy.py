@@ -8,6 +8,7 @@ signed under, so one can always show what a signer was told.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,14 +45,7 @@ def facts(campaign: Campaign, settings: Settings) -> Facts:
 
 
 def _facts_of(notice: PrivacyNotice) -> Facts:
-    return Facts(
-        controller=notice.controller,
-        contact=notice.contact,
-        unconfirmed_days=notice.unconfirmed_days,
-        anonymise_after_days=notice.anonymise_after_days,
-        signals_days=notice.signals_days,
-        text_revision=notice.text_revision,
-    )
+    return Facts(**{f.name: getattr(notice, f.name) for f in dataclasses.fields(Facts)})
 
 
 async def current(
@@ -62,17 +56,7 @@ async def current(
     wanted = facts(campaign, settings)
     if latest is not None and _facts_of(latest) == wanted:
         return latest
-    notice = PrivacyNotice(
-        campaign_id=campaign.id,
-        version=(latest.version + 1) if latest else 1,
-        text_revision=wanted.text_revision,
-        controller=wanted.controller,
-        contact=wanted.contact,
-        unconfirmed_days=wanted.unconfirmed_days,
-        anonymise_after_days=wanted.anonymise_after_days,
-        signals_days=wanted.signals_days,
-        created_at=now,
-    )
+    notice = _notice(campaign.id, (latest.version + 1) if latest else 1, wanted, now)
     try:
         async with session.begin_nested():
             session.add(notice)
@@ -96,17 +80,15 @@ async def shown(session: AsyncSession, campaign: Campaign, settings: Settings) -
     latest = await _latest(session, campaign.id)
     if latest is not None:
         return latest
-    wanted = facts(campaign, settings)
+    return _notice(campaign.id, 1, facts(campaign, settings), campaign.created_at)
+
+
+def _notice(campaign_id: int, number: int, stated: Facts, now: datetime) -> PrivacyNotice:
     return PrivacyNotice(
-        campaign_id=campaign.id,
-        version=1,
-        text_revision=wanted.text_revision,
-        controller=wanted.controller,
-        contact=wanted.contact,
-        unconfirmed_days=wanted.unconfirmed_days,
-        anonymise_after_days=wanted.anonymise_after_days,
-        signals_days=wanted.signals_days,
-        created_at=campaign.created_at,
+        campaign_id=campaign_id,
+        version=number,
+        created_at=now,
+        **dataclasses.asdict(stated),
     )
 
 

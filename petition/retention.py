@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import published
+from petition import published, signing
 from petition.models import (
     AbuseSignal,
     Addressee,
@@ -190,17 +190,7 @@ async def _anonymise_closed(
                 Signature.campaign_id == campaign.id,
                 Signature.email_hash.is_not(None) | Signature.first_name.is_not(None),
             )
-            .values(
-                email_hash=None,
-                email_domain=None,
-                first_name=None,
-                last_name=None,
-                role=None,
-                organisation=None,
-                invalidation_reason=None,
-                quarantine_rule=None,
-                affiliation_verified=False,
-            )
+            .values(**signing.ERASED)
             .returning(Signature.id)
         )
         erased += len(result.all())

@@ -23,6 +23,19 @@ from petition.models import (
 )
 from petition.tokens import ExpiredLink, UnknownLink, UsedLink
 
+# Everything personal a signature holds, as it is after withdrawal or anonymisation.
+ERASED: dict[str, object] = {
+    "email_hash": None,
+    "email_domain": None,
+    "affiliation_verified": False,
+    "first_name": None,
+    "last_name": None,
+    "role": None,
+    "organisation": None,
+    "invalidation_reason": None,
+    "quarantine_rule": None,
+}
+
 # Confirmed by their signer, counted or held: to the signer, both look the same.
 CONFIRMED_BY_MAIL = frozenset({SignatureStatus.CONFIRMED, SignatureStatus.QUARANTINED})
 
@@ -309,19 +322,7 @@ async def erase(session: AsyncSession, signature_id: int, campaign_id: int, now:
     await session.execute(
         update(Signature)
         .where(Signature.id == signature_id)
-        .values(
-            status=SignatureStatus.WITHDRAWN,
-            withdrawn_at=now,
-            email_hash=None,
-            email_domain=None,
-            affiliation_verified=False,
-            first_name=None,
-            last_name=None,
-            role=None,
-            organisation=None,
-            invalidation_reason=None,
-            quarantine_rule=None,
-        )
+        .values(status=SignatureStatus.WITHDRAWN, withdrawn_at=now, **ERASED)
     )
     if previous is SignatureStatus.CONFIRMED:  # invalidated or quarantined ones were not counted
         await counts.add(session, campaign_id, -1)

@@ -1,4 +1,8 @@
-"""'Manage my signature': a link by mail, then the signer's own page, with no account."""
+"""'Manage my signature': a link by mail, then the signer's own page, with no account.
+
+An unusable link raises LinkError inside the transaction: the app's handler rolls back and shows
+the link page (404 unknown, 410 expired).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import forms, manage, signing, tokens
+from petition import forms, manage, signing
 from petition.defences import HONEYPOT
 from petition.i18n import _
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, client_of, link_problem, locale_of, render
+from petition.web.pages import PRIVATE, client_of, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 # Link requests from one client address in 10 minutes before they are quietly dropped.
@@ -56,10 +60,7 @@ async def own_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
     async with services.transaction() as session:
-        try:
-            email_hash = await manage.resolve(session, token, services.clock())
-        except tokens.LinkError as problem:
-            return link_problem(request, services, problem, kind="manage")
+        email_hash = await manage.resolve(session, token, services.clock())
         signed = await manage.signatures(session, email_hash)
     done = DONE.get(str(request.query_params.get("done", "")), "")
     context = {"token": token, "signed": signed, "done": done, "errors": {}}
@@ -73,10 +74,7 @@ async def change_publication(
     form = await request.form()
     choice = forms.publication_choice(str(form.get("publication", "")))
     async with services.transaction() as session:
-        try:
-            email_hash = await manage.resolve(session, token, services.clock())
-        except tokens.LinkError as problem:
-            return link_problem(request, services, problem, kind="manage")
+        email_hash = await manage.resolve(session, token, services.clock())
         found = await manage.one(session, email_hash, ident)
         if found is not None and choice is not None:
             await signing.set_publication(session, found.signature, choice, services.clock())
@@ -88,10 +86,7 @@ async def withdraw(
     request: AnyRequest, services: ServicesDep, token: FromPath[str], ident: FromPath[int]
 ) -> Response[Any]:
     async with services.transaction() as session:
-        try:
-            email_hash = await manage.resolve(session, token, services.clock())
-        except tokens.LinkError as problem:
-            return link_problem(request, services, problem, kind="manage")
+        email_hash = await manage.resolve(session, token, services.clock())
         found = await manage.one(session, email_hash, ident)
         if found is not None:
             await signing.erase(session, found.signature.id, found.campaign.id, services.clock())
@@ -107,10 +102,7 @@ async def mail_data(
     form = await request.form()
     address, problem = forms.clean_email(str(form.get("email", "")))
     async with services.transaction() as session:
-        try:
-            email_hash = await manage.resolve(session, token, services.clock())
-        except tokens.LinkError as failure:
-            return link_problem(request, services, failure, kind="manage")
+        email_hash = await manage.resolve(session, token, services.clock())
         if problem:
             signed = await manage.signatures(session, email_hash)
             context = {"token": token, "signed": signed, "done": "", "errors": {"email": problem}}
