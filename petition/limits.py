@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "petition:"
+RETRY_AFTER = 30  # seconds without asking Redis after it failed
 
 
 class Counter(Protocol):
@@ -32,15 +38,17 @@ class MemoryCounter:
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._hits: dict[tuple[str, int], int] = {}
+        self._hits: dict[tuple[str, int, int], int] = {}  # (key, window seconds, slot)
         self._salts: dict[date, bytes] = {}
 
     async def hit(self, key: str, window: timedelta) -> int:
         seconds = int(window.total_seconds())
-        slot = int(self._clock().timestamp()) // seconds
-        self._forget_before(slot, seconds)
-        count = self._hits.get((key, slot), 0) + 1
-        self._hits[(key, slot)] = count
+        now = int(self._clock().timestamp())
+        if len(self._hits) >= 10_000:
+            self._forget_past(now)
+        slot = (key, seconds, now // seconds)
+        count = self._hits.get(slot, 0) + 1
+        self._hits[slot] = count
         return count
 
     async def salt(self, day: date) -> bytes:
@@ -48,23 +56,53 @@ class MemoryCounter:
             self._salts = {day: secrets.token_bytes(32)}  # the previous day's salt is dropped
         return self._salts[day]
 
-    def _forget_before(self, slot: int, seconds: int) -> None:
-        if len(self._hits) < 10_000:
-            return
-        self._hits = {k: v for k, v in self._hits.items() if k[1] >= slot - 1}
+    def _forget_past(self, now: int) -> None:
+        """Drop the counts of windows that are over (each by its own length)."""
+        self._hits = {k: v for k, v in self._hits.items() if k[2] >= now // k[1]}
 
 
 class RedisCounter:
-    """Counts shared by every worker: INCR on a key that expires with its window."""
+    """Counts shared by every worker: INCR on a key that expires with its window.
+
+    If Redis cannot answer, this process counts on its own meanwhile (and says so in the log):
+    signing must not stop because the anti-abuse store is away.
+    """
 
     def __init__(self, url: str, clock: Callable[[], datetime], namespace: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=1.0)
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._clock = clock
         self._salts: dict[date, bytes] = {}
         # Sites sharing one Redis server must not share counts: keys carry the site's namespace.
         self._prefix = f"{PREFIX}{namespace}:"
+        self._fallback = MemoryCounter(clock)
+        self._away_until = 0.0  # monotonic time before which Redis is not asked again
 
     async def hit(self, key: str, window: timedelta) -> int:
+        if time.monotonic() >= self._away_until:
+            try:
+                return await self._shared_hit(key, window)
+            except (RedisError, OSError) as exc:
+                self._gone(exc)
+        return await self._fallback.hit(key, window)
+
+    async def salt(self, day: date) -> bytes:
+        if time.monotonic() >= self._away_until:
+            try:
+                return await self._shared_salt(day)
+            except (RedisError, OSError, ValueError) as exc:
+                self._gone(exc)
+        return await self._fallback.salt(day)
+
+    def _gone(self, exc: Exception) -> None:
+        """Count in this process for a while rather than make every signer wait for Redis."""
+        self._away_until = time.monotonic() + RETRY_AFTER
+        log.warning(
+            "anti-abuse counts: redis unavailable (%s); counting in this process for %d s",
+            type(exc).__name__,
+            RETRY_AFTER,
+        )
+
+    async def _shared_hit(self, key: str, window: timedelta) -> int:
         seconds = int(window.total_seconds())
         slot = int(self._clock().timestamp()) // seconds
         name = f"{self._prefix}hits:{seconds}:{slot}:{key}"
@@ -74,7 +112,7 @@ class RedisCounter:
             count, _ = await pipe.execute()
         return int(count)
 
-    async def salt(self, day: date) -> bytes:
+    async def _shared_salt(self, day: date) -> bytes:
         if day not in self._salts:
             name = f"{self._prefix}salt:{day.isoformat()}"
             # The first worker of the day draws it; the others read the same one. It expires

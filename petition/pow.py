@@ -56,13 +56,16 @@ async def check(
     """None if the solution is good (and now spent), else the rule it breaks."""
     try:
         parsed = altcha.Payload.from_base64(payload)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return INVALID
     data = parsed.challenge.parameters.data
     if not isinstance(data, dict):
         return INVALID
-    result = altcha.verify_solution(parsed, hmac_key(secret))
-    if not result.verified:
+    try:
+        verified = altcha.verify_solution(parsed, hmac_key(secret)).verified
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return INVALID  # whatever a forger sends, it is a wrong solution, not a server error
+    if not verified:
         return INVALID
     if data.get("campaign") != campaign_id:
         return OTHER_CAMPAIGN

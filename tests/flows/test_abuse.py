@@ -38,7 +38,7 @@ from tests.support.journey import (
 )
 from tests.support.public import api_count, eventually
 from tests.support.server import serve
-from tests.support.smtp import SmtpSink
+from tests.support.smtp import SmtpSink, free_port
 
 SLUG = "mission-sante"
 OTHER = "autre-campagne"
@@ -490,6 +490,27 @@ async def test_with_redis_two_app_instances_share_the_counts(
         assert await displayed_count(b, SLUG) == site.nojs_burst_limit
     found = await states(sessions)
     assert [found[name] for name in names] == [(CONFIRMED, None)] * 3 + [(QUARANTINED, "burst")] * 3
+
+
+async def test_signing_goes_on_when_redis_is_away(
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    campaign: Campaign,
+) -> None:
+    """The anti-abuse store is a help, not a dependency: with Redis unreachable every form is
+    still answered and mailed, and this process counts (and holds bursts) on its own."""
+    site = realistic(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    names = [f"SansRedis{n}" for n in range(site.nojs_burst_limit + 1)]
+    async with serve(site, clock) as server, server.client() as browser:
+        answers = [await send(browser, clock, person(name)) for name in names]
+        thanks(answers[0])
+        assert len({answer(r) for r in answers}) == 1
+        await confirm(browser, smtp, *names)
+        assert await displayed_count(browser, SLUG) == site.nojs_burst_limit
+    found = await states(sessions)
+    assert found[names[-1]] == (QUARANTINED, "burst")
 
 
 # Organisers
