@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import resource
-import secrets
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,20 +52,6 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def server_env(workdir: Path, database_url: str, port: int) -> dict[str, str]:
-    """As `sign_throughput.server_env`, minus SMTP: the server writes .eml files instead."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PETITION_")}
-    env |= {
-        "PETITION_VAR_DIR": str(workdir),
-        "PETITION_DATABASE_URL": database_url,
-        "PETITION_SECRET_KEY": secrets.token_urlsafe(48),
-        "PETITION_BASE_URL": f"http://{st.HOST}:{port}",
-        "PETITION_HOST": st.HOST,
-        "PETITION_PORT": str(port),
-    }
-    return env
-
-
 @contextlib.contextmanager
 def live_server(database_url: str | None) -> Iterator[LiveServer]:
     """An empty database with the `bench` campaign, and `petition serve` answering /healthz.
@@ -79,7 +63,7 @@ def live_server(database_url: str | None) -> Iterator[LiveServer]:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="petition-bench-")))
         database = st.prepare_database(database_url, workdir)
         port = st.free_port()
-        env = server_env(workdir, database.url, port)
+        env = st.server_env(workdir, database.url, port, smtp_port=None)
         st.create_campaign(env, workdir)
         log_path = workdir / "server.log"
         server = stack.enter_context(st.running_server(env, log_path))

@@ -18,7 +18,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import importlib.util
-import json
 import multiprocessing
 import os
 import platform
@@ -124,18 +123,13 @@ def targets() -> list[Target]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    try:
-        report = run(options, deadline=time.monotonic() + options.duration_limit)
-    except st.BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; servers stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    if options.json is not None:
-        options.json.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
-    return 0 if all(r.errors == 0 for r in report.results) else 1
+    return st.conclude(
+        lambda: run(options, deadline=time.monotonic() + options.duration_limit),
+        print_report,
+        options.json,
+        stopped="servers stopped",
+        ok=lambda r: all(result.errors == 0 for result in r.results),
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import platform
 import re
@@ -23,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -77,18 +76,13 @@ class Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    try:
-        report = run(options, deadline=time.monotonic() + options.duration_limit)
-    except st.BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; server stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    if options.json is not None:
-        options.json.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
-    return 0 if all(e.well_formed for e in report.exports) else 1
+    return st.conclude(
+        lambda: run(options, deadline=time.monotonic() + options.duration_limit),
+        print_report,
+        options.json,
+        stopped="server stopped",
+        ok=lambda r: all(e.well_formed for e in r.exports),
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -26,10 +26,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -37,6 +37,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a bench's report
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -158,20 +163,40 @@ class CountingHandler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    return conclude(
+        lambda: run(options),
+        print_report,
+        options.json,
+        stopped="server stopped",
+        # A failing status lets `make bench` or CI notice a broken signing path, not a slow one.
+        ok=lambda r: r.accepted == r.signatures_requested and r.drain_seconds is not None,
+    )
+
+
+def conclude(
+    run_bench: Callable[[], R],
+    print_report: Callable[[R], None],
+    json_path: Path | None,
+    *,
+    stopped: str,
+    ok: Callable[[R], bool],
+    document: Callable[[R], object] | None = None,
+) -> int:
+    """Every bench's ending: run, print, write the JSON, and the exit status (0 ok, 1 failed or
+    could not run, 130 on Ctrl-C, after `stopped` was done by the bench's own clean-up)."""
     try:
-        report = run(options)
+        report = run_bench()
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bench: interrupted; server stopped", file=sys.stderr)
+        print(f"bench: interrupted; {stopped}", file=sys.stderr)
         return 130
     print_report(report)
-    if options.json is not None:
-        options.json.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
-    # A failing status lets `make bench` or CI notice a broken signing path, not only a slow one.
-    complete = report.accepted == report.signatures_requested and report.drain_seconds is not None
-    return 0 if complete else 1
+    if json_path is not None:
+        body = document(report) if document is not None else asdict(report)
+        json_path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    return 0 if ok(report) else 1
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -359,9 +384,18 @@ def smtp_sink() -> Iterator[tuple[CountingHandler, int]]:
         controller.stop()
 
 
-def server_env(workdir: Path, database_url: str, port: int, smtp_port: int) -> dict[str, str]:
+def server_env(
+    workdir: Path, database_url: str, port: int, smtp_port: int | None
+) -> dict[str, str]:
+    """The server's settings; without `smtp_port` it writes mail as .eml files under workdir."""
     # The operator's own PETITION_* variables must not leak in: the bench measures the defaults.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PETITION_")}
+    if smtp_port is not None:
+        env |= {
+            "PETITION_SMTP_HOST": HOST,
+            "PETITION_SMTP_PORT": str(smtp_port),
+            "PETITION_SMTP_TLS": "none",
+        }
     env |= {
         "PETITION_VAR_DIR": str(workdir),
         "PETITION_DATABASE_URL": database_url,
@@ -369,9 +403,6 @@ def server_env(workdir: Path, database_url: str, port: int, smtp_port: int) -> d
         "PETITION_BASE_URL": f"http://{HOST}:{port}",
         "PETITION_HOST": HOST,
         "PETITION_PORT": str(port),
-        "PETITION_SMTP_HOST": HOST,
-        "PETITION_SMTP_PORT": str(smtp_port),
-        "PETITION_SMTP_TLS": "none",
         # One machine plays thousands of signers from one address, at once and without
         # JavaScript: the anti-abuse rules would (rightly) hold them all in quarantine. They
         # still run on every submission; only their thresholds are lifted.

@@ -89,19 +89,14 @@ class Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    try:
-        report = run(options, deadline=time.monotonic() + options.duration_limit)
-    except st.BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; server and clients stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    if options.json is not None:
-        document = asdict(report) | {"steps": [asdict(s) | {"held": s.held} for s in report.steps]}
-        options.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return 0 if all(step.held for step in report.steps) else 1
+    return st.conclude(
+        lambda: run(options, deadline=time.monotonic() + options.duration_limit),
+        print_report,
+        options.json,
+        stopped="server and clients stopped",
+        ok=lambda r: all(step.held for step in r.steps),
+        document=lambda r: asdict(r) | {"steps": [asdict(s) | {"held": s.held} for s in r.steps]},
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -346,8 +346,11 @@ def _error_pages(services: Services) -> ExceptionHandlersMap:
         return Redirect(organiser.LOGIN, status_code=303)
 
     def unusable_link(request: Request[Any, Any, Any], exc: tokens.LinkError) -> Response[str]:
-        # Raised inside a request's transaction, which is then rolled back.
-        kind = "manage" if request.url.path.startswith("/manage/") else "signature"
+        # Raised inside a request's transaction, which is then rolled back: a clear page
+        # (404 unknown, 410 expired or used) saying what to do for this kind of link.
+        path = request.url.path
+        kind = "manage" if path.startswith("/manage/") else "signature"
+        kind = "password" if path.startswith("/organiser/") else kind
         return link_problem(request, services, exc, kind=kind)
 
     return {

@@ -8,9 +8,30 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition.i18n import _
 from petition.models import AuditEntry, Campaign, Organiser
 
 COMMAND_LINE = "command line"
+
+# What the log page says of each action (message ids, translated where rendered); the stored
+# name stays the same in every language.
+ACTIONS = {
+    "create": _("created the campaign"),
+    "edit": _("edited the campaign"),
+    "close": _("closed the campaign"),
+    "reopen": _("reopened the campaign"),
+    "export": _("exported signatures"),
+    "invalidate": _("invalidated signatures"),
+    "restore": _("restored signatures"),
+    "release": _("released signatures from quarantine"),
+    "map domain": _("mapped a domain to an organisation"),
+    "unmap domain": _("removed a domain mapping"),
+    "add organiser": _("added an organiser"),
+    "change organiser": _("changed an organiser's role"),
+    "import addressees": _("imported addressees"),
+    "test letter": _("sent a test letter"),
+    "send letter": _("sent the letter"),
+}
 
 
 async def record(

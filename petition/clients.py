@@ -7,8 +7,9 @@ anything in that header, so it is ignored for them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 Network = IPv4Network | IPv6Network
 UNKNOWN = "unknown"
@@ -27,6 +28,13 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequenc
         if not any(parsed in network for network in proxies):
             return str(parsed)
     return peer
+
+
+@functools.cache
+def networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or networks (a bare address is a network of one), parsed once
+    per distinct setting rather than at every request; ValueError if one is malformed."""
+    return tuple(ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
 
 
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:

@@ -114,3 +114,8 @@ async def scrub(engine: AsyncEngine) -> None:
         if driver is None:  # only a closed connection has none
             raise RuntimeError("no live SQLite connection to checkpoint")
         await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE touched (its CursorResult's rowcount; 0 when unknown)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -41,7 +41,7 @@ async def request_link(
     Returns whether a mail was queued; the caller shows the same page either way.
     """
     email_hash = tokens.email_hash(ctx.secret, address)
-    if not await _signatures(session, email_hash):
+    if not await signatures(session, email_hash):
         return False
     if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
         return False
@@ -54,8 +54,10 @@ async def request_link(
             expires_at=ctx.now + valid,
         )
     )
-    link = f"{ctx.links.base_url.rstrip('/')}/manage/{token}"
-    context: dict[str, object] = {"manage_url": link, "expires_at": ctx.now + valid}
+    context: dict[str, object] = {
+        "manage_url": ctx.links.manage(token),
+        "expires_at": ctx.now + valid,
+    }
     await outbox.enqueue(
         session,
         template=MAIL,
@@ -86,8 +88,14 @@ class Signed:
     signature: Signature
     campaign: Campaign
 
+    @property
+    def notice_version(self) -> int | None:
+        """The privacy notice it was signed under (None for consents recorded before them)."""
+        return privacy.number(self.signature.consent_version)
 
-async def _signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
+
+async def signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
+    """Every signature of the address that still holds personal data, newest first."""
     result = await session.execute(
         select(Signature, Campaign)
         .join(Campaign, Signature.campaign_id == Campaign.id)
@@ -100,14 +108,9 @@ async def _signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
     return [Signed(signature, campaign) for signature, campaign in result.all()]
 
 
-async def signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
-    """Every signature of the address that still holds personal data, newest first."""
-    return await _signatures(session, email_hash)
-
-
 async def one(session: AsyncSession, email_hash: str, signature_id: int) -> Signed | None:
     """One of the address's signatures; None if it is not theirs (or gone)."""
-    for signed in await _signatures(session, email_hash):
+    for signed in await signatures(session, email_hash):
         if signed.signature.id == signature_id:
             return signed
     return None
@@ -158,7 +161,7 @@ async def mail_data(
     sent = await outbox.sent_recently(session, email_hash, now=ctx.now, template=DATA_MAIL)
     if sent >= DATA_MAILS_PER_DAY:
         return False
-    found = await _signatures(session, email_hash)
+    found = await signatures(session, email_hash)
     notices = await _notices(session, found)
     await outbox.enqueue(
         session,

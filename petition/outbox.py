@@ -14,7 +14,7 @@ import logging
 import mimetypes
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,16 +95,20 @@ async def enqueue(
     return row
 
 
-async def discard_unsent(session: AsyncSession, signature_id: int) -> None:
-    """Drop mails not yet sent about a signature being erased, and its recipient hashes."""
+async def discard_unsent(
+    session: AsyncSession, signature_ids: Sequence[int], reason: str = "signature withdrawn"
+) -> None:
+    """Drop mails not yet sent about signatures being erased, and their recipient hashes."""
     await session.execute(
         update(OutboxMail)
-        .where(OutboxMail.signature_id == signature_id, OutboxMail.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.FAILED, last_error="signature withdrawn", **_ERASED)
+        .where(
+            OutboxMail.signature_id.in_(signature_ids), OutboxMail.status == OutboxStatus.PENDING
+        )
+        .values(status=OutboxStatus.FAILED, last_error=reason, **_ERASED)
     )
     await session.execute(
         update(OutboxMail)
-        .where(OutboxMail.signature_id == signature_id)
+        .where(OutboxMail.signature_id.in_(signature_ids))
         .values(recipient_hash=None, signature_id=None)
     )
 

@@ -111,6 +111,15 @@ async def _latest(session: AsyncSession, campaign_id: int) -> PrivacyNotice | No
     return result.scalar_one_or_none()
 
 
+LABEL = "notice-"
+
+
 def label(notice: PrivacyNotice) -> str:
     """How a consent record names its notice."""
-    return f"notice-{notice.version}"
+    return f"{LABEL}{notice.version}"
+
+
+def number(consent_version: str) -> int | None:
+    """The notice version a consent record names, if it names one."""
+    digits = consent_version.removeprefix(LABEL)
+    return int(digits) if consent_version.startswith(LABEL) and digits.isdigit() else None

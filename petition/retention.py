@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
-from petition import published, signing
+from petition import db, outbox, published, signing
 from petition.models import (
     AbuseSignal,
     Addressee,
@@ -34,6 +35,8 @@ from petition.models import (
     SpentChallenge,
 )
 from petition.settings import Settings
+
+DELETED = "signature deleted"  # why a mail about an expired signature was not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,35 +121,10 @@ async def _delete_unconfirmed(
     ]
     for start in range(0, len(ids), 1000):  # bounded IN lists (asyncpg takes 32767 at most)
         chunk = ids[start : start + 1000]
-        await _erase_mail_about(session, chunk)
+        await outbox.discard_unsent(session, chunk, DELETED)
         await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
         await session.execute(delete(Signature).where(Signature.id.in_(chunk)))
     return len(ids)
-
-
-async def _erase_mail_about(session: AsyncSession, signature_ids: list[int]) -> None:
-    """Mail about deleted signatures: unsent ones are dropped, every one forgets them."""
-    await session.execute(
-        update(OutboxMail)
-        .where(
-            OutboxMail.signature_id.in_(signature_ids),
-            OutboxMail.status == OutboxStatus.PENDING,
-        )
-        .values(
-            status=OutboxStatus.FAILED,
-            last_error="signature deleted",
-            to_address=None,
-            subject=None,
-            body_text=None,
-            body_html=None,
-            attachment=None,
-        )
-    )
-    await session.execute(
-        update(OutboxMail)
-        .where(OutboxMail.signature_id.in_(signature_ids))
-        .values(signature_id=None, recipient_hash=None)
-    )
 
 
 async def _anonymise_closed(
@@ -180,7 +158,7 @@ async def _anonymise_closed(
         )
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
-            await _erase_mail_about(session, chunk)
+            await outbox.discard_unsent(session, chunk, DELETED)
             await session.execute(
                 delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk))
             )
@@ -235,6 +213,5 @@ async def _delete_mail_records(session: AsyncSession, now: datetime, horizon: da
     )
 
 
-async def _count(session: AsyncSession, statement: object) -> int:
-    result = await session.execute(statement)  # type: ignore[call-overload]  # DML statements
-    return int(getattr(result, "rowcount", 0) or 0)
+async def _count(session: AsyncSession, statement: Executable) -> int:
+    return db.rowcount(await session.execute(statement))

@@ -6,9 +6,11 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, get_args
+
+from petition import clients
 
 SmtpTls = Literal["none", "starttls", "tls"]
 LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
@@ -155,7 +157,7 @@ class Settings:
     signals_days: int = 30
     """Anti-abuse signals (which rule caught what, spent challenges) are deleted after this."""
 
-    purge_minutes: int = 60
+    purge_minutes: float = 60
     """The retention purge runs this often in the server; 0 leaves it to `petition purge`."""
 
     form_min_seconds: int = 3
@@ -202,12 +204,8 @@ class Settings:
 
     @property
     def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
-        """The trusted reverse proxies, as networks (a bare address is a network of one)."""
-        return tuple(
-            ip_network(part.strip(), strict=False)
-            for part in self.trusted_proxies.split(",")
-            if part.strip()
-        )
+        """The trusted reverse proxies, as networks."""
+        return clients.networks(self.trusted_proxies)
 
     @property
     def https(self) -> bool:

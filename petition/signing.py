@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import affiliations, counts, outbox, tokens
+from petition import affiliations, counts, db, outbox, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -54,6 +54,9 @@ class Links:
 
     def withdraw(self, token: str) -> str:
         return f"{self.base_url.rstrip('/')}/withdraw/{token}"
+
+    def manage(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/manage/{token}"
 
     def campaign(self, slug: str) -> str:
         return f"{self.base_url.rstrip('/')}/c/{slug}"
@@ -261,10 +264,10 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarge
         .where(SignatureToken.id == target.token.id, SignatureToken.used_at.is_(None))
         .values(used_at=now)
     )
-    if _rowcount(used) != 1:
+    if db.rowcount(used) != 1:
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
-    if _rowcount(confirmed) == 1:
+    if db.rowcount(confirmed) == 1:
         await affiliations.verify(session, target.signature)
         if not held:
             await counts.add(session, target.campaign.id, +1)
@@ -327,9 +330,5 @@ async def erase(session: AsyncSession, signature_id: int, campaign_id: int, now:
     if previous is SignatureStatus.CONFIRMED:  # invalidated or quarantined ones were not counted
         await counts.add(session, campaign_id, -1)
     await session.execute(delete(SignatureToken).where(SignatureToken.signature_id == signature_id))
-    await outbox.discard_unsent(session, signature_id)
+    await outbox.discard_unsent(session, [signature_id])
     return True
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0))

@@ -12,7 +12,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from petition import charts, forms, i18n
+from petition import audit, charts, forms, i18n
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -41,6 +41,7 @@ def _environment(templates_dir: Path, autoescape: Any) -> Environment:
     )
     env.globals["bar_chart"] = charts.bar_chart
     env.globals["publication_labels"] = forms.PUBLICATION_LABELS
+    env.globals["audit_actions"] = audit.ACTIONS
     env.filters["number"] = _number
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime

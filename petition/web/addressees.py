@@ -20,7 +20,7 @@ from petition.mail import Attachment, RenderedMail
 from petition.models import Addressee, Campaign, Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, locale_of, render, render_body
+from petition.web.pages import locale_of, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # a few thousand addressees
@@ -45,7 +45,7 @@ async def addressees_page(
         "per_hour": services.settings.letter_mails_per_hour,
         "problems": [],
     }
-    return render(request, services, "organiser/addressees.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/addressees.html", context)
 
 
 @post(
@@ -94,9 +94,7 @@ async def import_addressees(
         "per_hour": services.settings.letter_mails_per_hour,
         "problems": problems,
     }
-    return render(
-        request, services, "organiser/addressees.html", context, status_code=422, headers=PRIVATE
-    )
+    return render(request, services, "organiser/addressees.html", context, status_code=422)
 
 
 @get("/dashboard/c/{slug:str}/addressees/{ident:int}/pack.pdf", dependencies=SIGNED_IN)
@@ -120,7 +118,6 @@ async def pack(
         document,
         media_type="application/pdf",
         headers={
-            **PRIVATE,
             "Content-Disposition": f'attachment; filename="{slug}-{addressee.id}.pdf"',
         },
     )

@@ -15,7 +15,7 @@ from petition.i18n import _
 from petition.models import Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import ServicesDep
-from petition.web.pages import PRIVATE, render
+from petition.web.pages import render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -31,7 +31,7 @@ async def affiliations_page(
         campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
         listed = await affiliations.listed(session, campaign.id)
     context = {"campaign": campaign, "affiliations": listed, "errors": {}, "values": {}}
-    return render(request, services, "organiser/affiliations.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/affiliations.html", context)
 
 
 @post("/dashboard/c/{slug:str}/affiliations", dependencies=SIGNED_IN)
@@ -73,5 +73,4 @@ async def change_affiliations(
         "organiser/affiliations.html",
         context,
         status_code=422,
-        headers=PRIVATE,
     )

@@ -17,7 +17,7 @@ from petition.i18n import _
 from petition.models import Campaign, Organiser, Role
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, render
+from petition.web.pages import render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -134,7 +134,6 @@ def _form(
         "organiser/campaign_form.html",
         context,
         status_code=status,
-        headers=PRIVATE,
     )
 
 

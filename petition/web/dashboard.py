@@ -20,7 +20,7 @@ from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import ServicesDep
-from petition.web.pages import PRIVATE, locale_of, render
+from petition.web.pages import locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -33,7 +33,7 @@ async def home(
         mine = await organisers.campaigns_of(session, organiser)
         totals = await counts.confirmed_by_campaign(session)
     context = {"organiser": organiser, "campaigns": mine, "totals": totals}
-    return render(request, services, "organiser/dashboard.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/dashboard.html", context)
 
 
 @get("/dashboard/c/{slug:str}", dependencies=SIGNED_IN)
@@ -62,7 +62,7 @@ async def campaign_page(
         "team": members,
         "problem": request.query_params.get("problem"),
     }
-    return render(request, services, "organiser/campaign.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/campaign.html", context)
 
 
 @post("/dashboard/c/{slug:str}/export", dependencies=SIGNED_IN, status_code=200)
@@ -93,7 +93,7 @@ async def export(
     return Stream(
         body,
         media_type=exports.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": disposition, **PRIVATE},
+        headers={"Content-Disposition": disposition},
     )
 
 
@@ -178,7 +178,7 @@ async def signatures(
         "q": text,
         "status": status.value if status else "",
     }
-    return render(request, services, "organiser/signatures.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/signatures.html", context)
 
 
 @post("/dashboard/c/{slug:str}/signatures/{action:str}", dependencies=SIGNED_IN)
@@ -191,7 +191,7 @@ async def act_on_signatures(
 ) -> Response[Any]:
     """Invalidate (with a reason) or restore the ticked signatures."""
     form = await request.form()
-    ids = tuple(_int(value, 0) for value in form.getall("id", [])[:MAX_TICKED])
+    ids = ticked(form)
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
     async with services.transaction() as session:
         # Access first: a stranger learns nothing, not even that their form was wrong.
@@ -230,7 +230,7 @@ async def rule_preview(
         "matched": matched,
         "fields": dict(request.query_params),
     }
-    return render(request, services, "organiser/moderate.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/moderate.html", context)
 
 
 @post("/dashboard/c/{slug:str}/moderate", dependencies=SIGNED_IN)
@@ -252,6 +252,11 @@ async def apply_rule(
 
 
 MAX_TICKED = 500
+
+
+def ticked(form: Any) -> tuple[int, ...]:
+    """The ids of the ticked rows of a list (at most MAX_TICKED; unreadable ones as 0)."""
+    return tuple(_int(value, 0) for value in form.getall("id", [])[:MAX_TICKED])
 
 
 def _rule(values: Any, tz: str) -> moderation.Rule | None:

@@ -8,6 +8,7 @@ framing rule), and HSTS when the site is served over HTTPS.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from litestar.enums import ScopeType
@@ -25,9 +26,10 @@ _ALWAYS = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-# Pages reached by a secret link or showing private data: never stored by a browser or proxy,
-# and no Referer that could carry the token elsewhere, whatever the handler (or error) says.
-PRIVATE_PREFIXES = ("/dashboard", "/organiser", "/manage/", "/confirm/", "/withdraw/")
+# Pages reached by a secret link or showing private data (the organisers' side, mailed links,
+# the filled-in action kit): never stored by a browser or proxy, and no Referer that could
+# carry a token elsewhere — set here once, for handlers and error pages alike.
+PRIVATE_PATHS = re.compile(r"^/(dashboard|organiser)|^/(manage|confirm|withdraw)/|^/c/[^/]+/kit$")
 _PRIVATE = ((b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"))
 _CSP = b"content-security-policy"
 
@@ -40,7 +42,7 @@ def security_headers_for(*, https: bool) -> Callable[[Message, Scope], Awaitable
         if scope["type"] != ScopeType.HTTP or message["type"] != "http.response.start":
             return
         headers = list(message.get("headers", []))
-        if str(scope.get("path", "")).startswith(PRIVATE_PREFIXES):
+        if PRIVATE_PATHS.match(str(scope.get("path", ""))):
             headers = _private(headers)
         message["headers"] = _secured(headers, https)
 

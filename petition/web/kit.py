@@ -13,7 +13,7 @@ from litestar.response import Redirect
 from petition import campaigns, kit, letters
 from petition.forms import clean_text
 from petition.web.deps import ServicesDep
-from petition.web.pages import PRIVATE, render, render_body
+from petition.web.pages import render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -45,7 +45,7 @@ async def take_kit(
             "body": body,
             "mailto": kit.mailto(campaign.kit_email, subject, body),
         }
-        return render(request, services, "kit_ready.html", context, headers=PRIVATE)
+        return render(request, services, "kit_ready.html", context)
     if chosen == "pdf":
         context = {"subject": subject, "body": body, "email": campaign.kit_email}
         _locale, html = render_body(request, services, "kit_document.html", context)
@@ -63,5 +63,5 @@ def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
         content,
         media_type=media_type,
         status_code=200,
-        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -17,7 +17,7 @@ from petition import forms, manage, signing
 from petition.defences import HONEYPOT
 from petition.i18n import _
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, client_of, locale_of, render
+from petition.web.pages import client_of, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 # Link requests from one client address in 10 minutes before they are quietly dropped.
@@ -64,7 +64,7 @@ async def own_page(
         signed = await manage.signatures(session, email_hash)
     done = DONE.get(str(request.query_params.get("done", "")), "")
     context = {"token": token, "signed": signed, "done": done, "errors": {}}
-    return render(request, services, "manage.html", context, headers=PRIVATE)
+    return render(request, services, "manage.html", context)
 
 
 @post("/manage/{token:str}/{ident:int}/publication")
@@ -106,9 +106,7 @@ async def mail_data(
         if problem:
             signed = await manage.signatures(session, email_hash)
             context = {"token": token, "signed": signed, "done": "", "errors": {"email": problem}}
-            return render(
-                request, services, "manage.html", context, status_code=422, headers=PRIVATE
-            )
+            return render(request, services, "manage.html", context, status_code=422)
         await manage.mail_data(
             session, email_hash, address, locale_of(request), services.signing_context()
         )

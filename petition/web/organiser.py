@@ -20,7 +20,7 @@ from petition.i18n import _
 from petition.models import Organiser
 from petition.passwords import password_problem
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import PRIVATE, client_of, link_problem, locale_of, render
+from petition.web.pages import client_of, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 LOGIN = "/organiser/login"
@@ -42,7 +42,7 @@ async def current_organiser(request: AnyRequest, services: ServicesDep) -> Organ
 
 @get(LOGIN)
 async def login_page(request: AnyRequest, services: ServicesDep) -> Response[str]:
-    return render(request, services, "organiser/login.html", {"error": None}, headers=PRIVATE)
+    return render(request, services, "organiser/login.html", {"error": None})
 
 
 @post(LOGIN)
@@ -87,17 +87,13 @@ async def logout(request: AnyRequest, services: ServicesDep) -> Response[Any]:
 async def password_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
-    try:
-        async with services.transaction() as session:
-            await organisers.check_password_link(session, token, services.clock())
-    except tokens.LinkError as problem:
-        return link_problem(request, services, problem, kind="password")
+    async with services.transaction() as session:
+        await organisers.check_password_link(session, token, services.clock())
     return render(
         request,
         services,
         "organiser/password.html",
         {"token": token, "error": None},
-        headers=PRIVATE,
     )
 
 
@@ -112,16 +108,11 @@ async def choose_password(
         error = _("The two passwords differ.")
     if error is not None:
         context = {"token": token, "error": error}
-        return render(
-            request, services, "organiser/password.html", context, status_code=422, headers=PRIVATE
+        return render(request, services, "organiser/password.html", context, status_code=422)
+    async with services.transaction() as session:
+        await organisers.set_password(
+            session, services.passwords, token, password, services.clock()
         )
-    try:
-        async with services.transaction() as session:
-            await organisers.set_password(
-                session, services.passwords, token, password, services.clock()
-            )
-    except tokens.LinkError as problem:
-        return link_problem(request, services, problem, kind="password")
     return Redirect(f"{LOGIN}?password=changed", status_code=303)
 
 
@@ -132,7 +123,6 @@ async def reset_page(request: AnyRequest, services: ServicesDep) -> Response[str
         services,
         "organiser/reset.html",
         _reset_context(services, sent=False),
-        headers=PRIVATE,
     )
 
 
@@ -150,7 +140,6 @@ async def request_reset(request: AnyRequest, services: ServicesDep) -> Response[
         services,
         "organiser/reset.html",
         _reset_context(services, sent=True),
-        headers=PRIVATE,
     )
 
 
@@ -206,7 +195,6 @@ def _login_refused(
         "organiser/login.html",
         {"error": reason},
         status_code=status,
-        headers=PRIVATE,
     )
 
 
@@ -251,6 +239,4 @@ def _two_factor(
         "error": error,
     }
     status = 422 if error else 200
-    return render(
-        request, services, "organiser/two_factor.html", context, status_code=status, headers=PRIVATE
-    )
+    return render(request, services, "organiser/two_factor.html", context, status_code=status)

@@ -14,8 +14,6 @@ from petition.live import CampaignState
 from petition.web.deps import Services
 
 LANG_COOKIE = "lang"
-# Pages reached through a secret link or showing private data: never cached, no Referer leak.
-PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 
 
@@ -87,9 +85,7 @@ def link_problem(
     """A clear page for a link that cannot be used: unknown (404), expired or used (410)."""
     status = 410 if isinstance(problem, tokens.ExpiredLink | tokens.UsedLink) else 404
     context = {"reason": type(problem).__name__, "kind": kind}
-    return render(
-        request, services, "link_problem.html", context, status_code=status, headers=PRIVATE
-    )
+    return render(request, services, "link_problem.html", context, status_code=status)
 
 
 async def campaign_state(services: Services, slug: str) -> CampaignState:

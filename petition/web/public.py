@@ -17,10 +17,8 @@ from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import (
-    PRIVATE,
     campaign_state,
     client_of,
-    link_problem,
     locale_of,
     render,
 )
@@ -107,25 +105,19 @@ async def confirm_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
     async with services.transaction() as session:
-        try:
-            target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
-        except tokens.LinkError as problem:
-            return link_problem(request, services, problem, kind="signature")
+        target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
     if target.signature.status in signing.CONFIRMED_BY_MAIL:
-        return link_problem(request, services, tokens.UsedLink(), kind="signature")
+        raise tokens.UsedLink
     context = {"campaign": target.campaign, "signature": target.signature, "token": token}
-    return render(request, services, "confirm.html", context, headers=PRIVATE)
+    return render(request, services, "confirm.html", context)
 
 
 @post("/confirm/{token:str}")
 async def confirm(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    try:
-        async with services.transaction() as session:
-            target = await signing.confirm(session, token, services.clock())
-    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
-        return link_problem(request, services, problem, kind="signature")
+    async with services.transaction() as session:
+        target = await signing.confirm(session, token, services.clock())
     return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
 
 
@@ -144,10 +136,7 @@ async def withdraw_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
     async with services.transaction() as session:
-        try:
-            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
-        except tokens.LinkError as problem:
-            return link_problem(request, services, problem, kind="signature")
+        target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
     return _manage_page(request, services, target, token, {})
 
 
@@ -158,17 +147,12 @@ async def change_publication(
     """The signer changes what of them is published, through the link in their mail."""
     data = await _form_data(request)
     choice = forms.publication_choice(data.get("publication", ""))
-    try:
-        async with services.transaction() as session:
-            if choice is None:
-                target = await signing.resolve(
-                    session, token, TokenPurpose.WITHDRAW, services.clock()
-                )
-                problem = {"publication": _("Please choose one of the options offered.")}
-                return _manage_page(request, services, target, token, problem)
-            await signing.change_publication(session, token, choice, services.clock())
-    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
-        return link_problem(request, services, problem, kind="signature")
+    async with services.transaction() as session:
+        if choice is None:
+            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
+            problem = {"publication": _("Please choose one of the options offered.")}
+            return _manage_page(request, services, target, token, problem)
+        await signing.change_publication(session, token, choice, services.clock())
     return Redirect(f"/withdraw/{token}?saved=1", status_code=303)
 
 
@@ -176,11 +160,8 @@ async def change_publication(
 async def withdraw(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    try:
-        async with services.transaction() as session:
-            target = await signing.withdraw(session, token, services.clock())
-    except tokens.LinkError as problem:  # raised inside: the transaction is rolled back
-        return link_problem(request, services, problem, kind="signature")
+    async with services.transaction() as session:
+        target = await signing.withdraw(session, token, services.clock())
     await services.scrub()
     return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
 
@@ -217,7 +198,7 @@ def _manage_page(
         "errors": errors,
     }
     status = 422 if errors else 200
-    return render(request, services, "withdraw.html", context, status_code=status, headers=PRIVATE)
+    return render(request, services, "withdraw.html", context, status_code=status)
 
 
 async def _campaign_or_404(session: AsyncSession, slug: FromPath[str]) -> Campaign:

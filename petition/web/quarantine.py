@@ -15,11 +15,11 @@ from petition import moderation, quarantine
 from petition.forms import clean_text
 from petition.models import Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
+from petition.web.dashboard import ticked
 from petition.web.deps import ServicesDep
-from petition.web.pages import PRIVATE, render
+from petition.web.pages import render
 
 AnyRequest = Request[Any, Any, Any]
-MAX_TICKED = 500
 
 
 @get("/dashboard/c/{slug:str}/quarantine", dependencies=SIGNED_IN)
@@ -42,7 +42,7 @@ async def held_page(
         "rule_spikes": rules,
         "domain_spikes": domains,
     }
-    return render(request, services, "organiser/quarantine.html", context, headers=PRIVATE)
+    return render(request, services, "organiser/quarantine.html", context)
 
 
 @post("/dashboard/c/{slug:str}/quarantine/{action:str}", dependencies=SIGNED_IN)
@@ -55,8 +55,7 @@ async def act_on_held(
 ) -> Response[Any]:
     """Release or invalidate the ticked held signatures, or all those one rule caught."""
     form = await request.form()
-    ids = tuple(_int(value) for value in form.getall("id", [])[:MAX_TICKED])
-    ids = tuple(i for i in ids if i > 0)
+    ids = tuple(i for i in ticked(form) if i > 0)
     rule = _rule(form.get("rule")) if not ids else ""
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
     now = services.clock()
@@ -75,10 +74,3 @@ async def act_on_held(
 def _rule(value: object) -> str:
     text = str(value or "")
     return text if text in quarantine.RULES else ""
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -626,9 +626,8 @@ async def test_the_server_runs_the_purge_on_its_own(
     engine: AsyncEngine,
 ) -> None:
     del campaign
-    # A fraction of a minute, so that the test need not wait an hour (the setting is whole
-    # minutes for operators; the schedule itself takes any duration).
-    often = dataclasses.replace(settings, purge_minutes=cast(int, 0.01))
+    # A fraction of a minute, so that the test need not wait an hour.
+    often = dataclasses.replace(settings, purge_minutes=0.01)
     async with serve(often, clock) as server:
         async with server.client() as browser:
             assert (await sign(browser, SLUG, signer())).status_code == 303
