@@ -8,12 +8,11 @@ import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
-from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.openapi.config import OpenAPIConfig
@@ -27,10 +26,12 @@ from petition import (
     i18n,
     logs,
     mail,
+    organisers,
     privacy,
     published,
     reconcile,
     retention,
+    stopping,
     templating,
     tokens,
 )
@@ -43,12 +44,13 @@ from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
-from petition.throttle import Throttle
+from petition.throttle import LoginThrottle
 from petition.web import (
     addressees,
     affiliations,
     api,
     campaign_edit,
+    csrf,
     dashboard,
     embeds,
     kit,
@@ -61,7 +63,8 @@ from petition.web import (
     team,
 )
 from petition.web import privacy as privacy_pages
-from petition.web.deps import LoginGuard, Services
+from petition.web.access import SecondFactorNeeded
+from petition.web.deps import Services
 from petition.web.headers import security_headers_for
 from petition.web.pages import link_problem, render
 
@@ -123,7 +126,12 @@ def create_app(
         sender=sender,
         scrub=scrub,
         passwords=Passwords(),
-        login_guard=_login_guard(settings, clock, client_keys),
+        login_throttle=LoginThrottle(
+            counter,
+            client_keys,
+            per_account=settings.login_attempts_per_account,
+            per_client=settings.login_attempts_per_client,
+        ),
         bus=bus,
         hub=hub,
         breakdowns=Cache(short_reads, settings.breakdown_seconds, published.breakdown),
@@ -137,6 +145,9 @@ def create_app(
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         async with services.transaction() as session:
             await privacy.refresh_all(session, settings, clock())
+            sealed = await organisers.seal_clear_totp_secrets(session, secret)
+        if sealed:
+            log.info("two-factor secrets stored in clear by an earlier version: %d sealed", sealed)
         task = asyncio.create_task(sender.run()) if settings.run_mail_sender else None
         await hub.start()
         chores = [
@@ -148,7 +159,8 @@ def create_app(
             if minutes > 0
         ]
         try:
-            yield
+            with stopping.on_exit_signal(hub.end_streams):
+                yield
         finally:
             for chore in chores:
                 chore.cancel()
@@ -159,6 +171,7 @@ def create_app(
             await hub.stop()
             if task is not None:
                 await _stop(sender, task)
+            services.passwords.close()
             await engine.dispose()
             await read_engine.dispose()
 
@@ -175,9 +188,6 @@ def create_app(
             public.withdraw,
             public.change_publication,
             public.withdrawn,
-            public.challenge,
-            privacy_pages.notice_page,
-            privacy_pages.notice_version,
             manage.request_page,
             manage.request_link,
             manage.link_sent,
@@ -186,13 +196,18 @@ def create_app(
             manage.withdraw,
             manage.mail_data,
             kit.take_kit,
-            public.health,
-            signatories.signatories_page,
-            embeds.widget,
-            embeds.badge,
-            letter.letter_page,
-            letter.letter_pdf,
-            api.router(),
+            _cookie_free(
+                public.health,
+                public.challenge,
+                privacy_pages.notice_page,
+                privacy_pages.notice_version,
+                signatories.signatories_page,
+                embeds.widget,
+                embeds.badge,
+                letter.letter_page,
+                letter.letter_pdf,
+                api.router(),
+            ),
             _private(
                 organiser.login_page,
                 organiser.login,
@@ -232,24 +247,11 @@ def create_app(
                 name="static",
                 cache_control=None,
                 include_in_schema=False,
+                opt=csrf.NO_CSRF_COOKIE,
             ),
         ],
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
-        csrf_config=CSRFConfig(
-            secret=secret.decode(),
-            cookie_name="csrftoken",
-            cookie_httponly=True,
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            # Public reads that proxies must be able to cache: no cookie is ever set on them.
-            exclude=[
-                "/static",
-                "/healthz",
-                "/api/",
-                r"/c/[^/]+/(widget|badge\.svg|signatories|letter|letter\.pdf|challenge)$",
-                r"/c/[^/]+/privacy(/\d+)?$",
-            ],
-        ),
+        middleware=[csrf.middleware(settings, secret)],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),
         lifespan=[lifespan],
@@ -262,6 +264,11 @@ def create_app(
         ),
         before_send=[security_headers_for(https=settings.https)],
     )
+
+
+def _cookie_free(*handlers: Any) -> Router:
+    """Public reads that proxies must be able to cache: no cookie is ever set on them."""
+    return Router(path="/", route_handlers=list(handlers), opt=csrf.NO_CSRF_COOKIE)
 
 
 def _private(*handlers: Any) -> Router:
@@ -302,17 +309,6 @@ async def _check_counts(services: Services) -> None:
         )
 
 
-def _login_guard(
-    settings: Settings, clock: Callable[[], datetime], client_keys: ClientKeys
-) -> LoginGuard:
-    window = timedelta(minutes=15)
-    return LoginGuard(
-        per_account=Throttle(settings.login_attempts_per_account, window, clock),
-        per_client=Throttle(settings.login_attempts_per_client, window, clock),
-        client_keys=client_keys,
-    )
-
-
 async def _stop(sender: Sender, task: asyncio.Task[None]) -> None:
     """Let the batch being handed over finish (a cancelled send would wait for its lease)."""
     sender.stop()
@@ -345,6 +341,11 @@ def _error_pages(services: Services) -> ExceptionHandlersMap:
     ) -> Response[Any]:
         return Redirect(organiser.LOGIN, status_code=303)
 
+    def second_factor_needed(
+        request: Request[Any, Any, Any], _exc: SecondFactorNeeded
+    ) -> Response[str]:
+        return render(request, services, "organiser/second_factor_needed.html", status_code=403)
+
     def unusable_link(request: Request[Any, Any, Any], exc: tokens.LinkError) -> Response[str]:
         # Raised inside a request's transaction, which is then rolled back: a clear page
         # (404 unknown, 410 expired or used) saying what to do for this kind of link.
@@ -355,6 +356,7 @@ def _error_pages(services: Services) -> ExceptionHandlersMap:
 
     return {
         tokens.LinkError: unusable_link,
+        SecondFactorNeeded: second_factor_needed,
         NotAuthorizedException: sign_in_first,
         HTTPException: http_error,
         Exception: server_error,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from petition.campaigns import SLUG, ActionKit, CampaignSpec
-from petition.forms import OPTIONAL_FIELDS, Errors, clean_email, clean_text
+from petition.forms import OPTIONAL_FIELDS, Errors, clean_email, clean_text, clean_title
 from petition.i18n import _
 from petition.models import CampaignKind, Grouping
 
@@ -16,7 +16,7 @@ BODY_MAX = 50_000
 def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> CampaignSpec | Errors:
     """Validate a campaign; `slug` is given when editing (it never changes after creation)."""
     errors: Errors = {}
-    title, problem = clean_text(str(data.get("title", "")), 300, required=True)
+    title, problem = clean_title(str(data.get("title", "")), 300)
     if problem:
         errors["title"] = problem
     if slug is None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import changes, counts
-from petition.forms import OPTIONAL_FIELDS
+from petition.forms import OPTIONAL_FIELDS, clean_text, clean_title
 from petition.models import Campaign, CampaignKind, Grouping
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -89,8 +89,8 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         body_markdown=match.group(2).strip(),
         required_fields=_required(meta.get("required", [])),
         grouping=_grouping(meta.get("grouping", Grouping.ORGANISATION.value)),
-        controller=str(meta.get("controller") or "").strip()[:300],
-        privacy_contact=str(meta.get("privacy_contact") or "").strip()[:300],
+        controller=_text(meta, "controller"),
+        privacy_contact=_text(meta, "privacy_contact"),
     )
 
 
@@ -183,7 +183,17 @@ def _slug(value: object) -> str:
 def _title(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 300:
         raise CampaignFileError("title is required (300 characters at most)")
-    return value.strip()
+    title, problem = clean_title(value, 300)
+    if problem:
+        raise CampaignFileError(f"title: {problem}")
+    return title
+
+
+def _text(meta: dict[str, object], key: str) -> str:
+    value, problem = clean_text(str(meta.get(key) or ""), 300, required=False)
+    if problem:
+        raise CampaignFileError(f"{key}: {problem}")
+    return value
 
 
 def _kind(value: object) -> CampaignKind:

@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
+    try:
+        settings.load_secret_key()  # made here, once, before the workers start
+    except (SettingsError, OSError) as exc:
+        print(f"petition: {exc}", file=sys.stderr)
+        return 2
+
     uvicorn.run(
         "petition.app:create_app_from_env",
         factory=True,
@@ -186,15 +192,40 @@ async def _add_organiser(settings: Settings, email: str, args: argparse.Namespac
                 )
             if campaign is not None:
                 await organisers.grant(session, organiser, campaign, Role(args.role))
-            valid_for = timedelta(days=settings.invitation_days)
-            token = await organisers.password_link(session, organiser, now=now, valid_for=valid_for)
-        print(f"{settings.public_url}/organiser/password/{token}")
-        print(
-            f"(valid {settings.invitation_days} days; give it to {args.name} only)", file=sys.stderr
-        )
+            token = None
+            if organiser.password_hash is None:
+                # Another invitation's link, if any, keeps working: either one will do.
+                token = await organisers.password_link(
+                    session,
+                    organiser,
+                    now=now,
+                    valid_for=timedelta(days=settings.invitation_days),
+                    void_earlier=False,
+                )
+        if token is None:
+            print(f"{organiser.name} has an account already: they sign in at", file=sys.stderr)
+            print(f"{settings.public_url}/organiser/login")
+        else:
+            print(f"{settings.public_url}/organiser/password/{token}")
+            print(
+                f"(valid {settings.invitation_days} days; give it to {args.name} only)",
+                file=sys.stderr,
+            )
+        print(_base_url_origin(settings), file=sys.stderr)
         return 0
     finally:
         await engine.dispose()
+
+
+def _base_url_origin(settings: Settings) -> str:
+    """Where the address in a printed link comes from, so that a wrong one is noticed."""
+    if settings.base_url:
+        return f"(address from PETITION_BASE_URL: {settings.public_url})"
+    return (
+        "(PETITION_BASE_URL is not set here, so the address is made of PETITION_HOST and"
+        f" PETITION_PORT: {settings.public_url}. If the server runs with other settings, run"
+        " this with its environment, e.g. set -a; . /etc/petition/env; set +a)"
+    )
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:

@@ -33,6 +33,11 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(str(url) if isinstance(url, URL) else url).get_backend_name() == "sqlite"
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """`sqlite` or `postgresql`: for the few statements each writes in its own way."""
+    return session.get_bind().dialect.name
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, full fsync, a busy timeout, foreign keys and one writer."""
     target = async_url(url)

@@ -4,6 +4,12 @@ rule is answered and mailed like any other, and held in quarantine for organiser
 In order: a honeypot field people never see; a signed stamp of when the form was shown (too
 soon means a script); the proof of work, when the browser ran it; and limits per client
 address and campaign, stricter for forms sent without the proof of work (no JavaScript).
+
+A few rules only a forger can break — a stamp we never issued, a proof of work altered or made
+for another campaign: no browser showing our form sends those. Such a submission is answered
+exactly as the others, but nothing of it is stored and no mail is sent (`FORGED`). Whatever a
+person can cause (a form left open for hours, an expired or repeated proof, no JavaScript, a
+shared connection over the limits) is held in quarantine instead, for organisers to judge.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from petition.settings import Settings
 HONEYPOT = "website"  # the field's name: what a form-filling robot is keen to fill
 STAMP = "shown"
 POW = "altcha"
+FORM_STAMP = "form_stamp"
+FORM_EXPIRED = "form_expired"
+FORGED = frozenset({FORM_STAMP, proof.INVALID, proof.OTHER_CAMPAIGN})
 BURST = timedelta(minutes=10)
 SUSTAINED = timedelta(days=1)
 
@@ -51,9 +60,11 @@ class Defences:
             return "honeypot"
         shown = stamps.shown_at(self.secret, f"sign:{campaign_id}", form.get(STAMP, ""))
         if shown is None:
-            return "form_stamp"
+            return FORM_STAMP
         if (now - shown).total_seconds() < self.settings.form_min_seconds:
             return "too_fast"
+        if now - shown > timedelta(hours=self.settings.form_max_hours):
+            return FORM_EXPIRED
         if worked:
             broken = await proof.check(session, self.secret, form[POW].strip(), campaign_id, now)
             if broken is not None:

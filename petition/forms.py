@@ -17,6 +17,9 @@ EMAIL_MAX = 254
 
 # Bidirectional overrides and isolates let a name display as something else; never legitimate here.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs", "Co", "Cn"})
+# Starts an encoded word in a mail header (RFC 2047): never in a title nor in an address.
+ENCODED_WORD = "=?"
 # A cell starting with one of these is evaluated as a formula by spreadsheets.
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
@@ -99,6 +102,15 @@ def clean_text(raw: str, limit: int, *, required: bool) -> tuple[str, str | None
     return value, None
 
 
+def clean_title(raw: str, limit: int) -> tuple[str, str | None]:
+    """A title that also goes into mail subjects: clean text, and no encoded-word syntax
+    (`=?utf-8?q?…?=`), which mail software would decode, line breaks included."""
+    value, problem = clean_text(raw, limit, required=True)
+    if problem is None and ENCODED_WORD in value:
+        return "", _("This cannot contain =? (it has a meaning in mail headers).")
+    return value, problem
+
+
 def clean_email(raw: str) -> tuple[str, str | None]:
     value = normalise_email(raw)
     if not value:
@@ -109,12 +121,13 @@ def clean_email(raw: str) -> tuple[str, str | None]:
 
 
 def _is_forbidden(char: str) -> bool:
-    return unicodedata.category(char) in {"Cc", "Cs", "Co", "Cn"} or char in _BIDI_CONTROLS
+    # Controls, line and paragraph separators, surrogates, private use and unassigned.
+    return unicodedata.category(char) in _FORBIDDEN_CATEGORIES or char in _BIDI_CONTROLS
 
 
 def _is_plausible_email(value: str) -> bool:
     local, at, domain = value.rpartition("@")
-    if not at or not local or len(local) > 64 or ".." in local:
+    if not at or not local or len(local) > 64 or ".." in local or ENCODED_WORD in local:
         return False
     if local.startswith(".") or local.endswith(".") or not _LOCAL_PART.match(local):
         return False

@@ -30,6 +30,9 @@ class Counter(Protocol):
 
     async def hit(self, key: str, window: timedelta) -> int: ...
 
+    async def forget(self, key: str, window: timedelta) -> None:
+        """Start the current window of this key again from zero."""
+
     async def salt(self, day: date) -> bytes: ...
 
 
@@ -50,6 +53,10 @@ class MemoryCounter:
         count = self._hits.get(slot, 0) + 1
         self._hits[slot] = count
         return count
+
+    async def forget(self, key: str, window: timedelta) -> None:
+        seconds = int(window.total_seconds())
+        self._hits.pop((key, seconds, int(self._clock().timestamp()) // seconds), None)
 
     async def salt(self, day: date) -> bytes:
         if day not in self._salts:
@@ -85,6 +92,14 @@ class RedisCounter:
                 self._gone(exc)
         return await self._fallback.hit(key, window)
 
+    async def forget(self, key: str, window: timedelta) -> None:
+        await self._fallback.forget(key, window)
+        if time.monotonic() >= self._away_until:
+            try:
+                await self._redis.delete(self._name(key, window))
+            except (RedisError, OSError) as exc:
+                self._gone(exc)
+
     async def salt(self, day: date) -> bytes:
         if time.monotonic() >= self._away_until:
             try:
@@ -102,10 +117,14 @@ class RedisCounter:
             RETRY_AFTER,
         )
 
-    async def _shared_hit(self, key: str, window: timedelta) -> int:
+    def _name(self, key: str, window: timedelta) -> str:
         seconds = int(window.total_seconds())
         slot = int(self._clock().timestamp()) // seconds
-        name = f"{self._prefix}hits:{seconds}:{slot}:{key}"
+        return f"{self._prefix}hits:{seconds}:{slot}:{key}"
+
+    async def _shared_hit(self, key: str, window: timedelta) -> int:
+        seconds = int(window.total_seconds())
+        name = self._name(key, window)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, seconds * 2)

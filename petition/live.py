@@ -138,10 +138,14 @@ class Hub:
         await self._bus.start(self.changed)
         self._task = asyncio.create_task(self._run())
 
-    async def stop(self) -> None:
+    def end_streams(self) -> None:
+        """End every live stream now (the server is shutting down); new ones end at once."""
         self._closing = True
         for topic in self._topics.values():
             topic.publish(topic.state, self._clock())  # wakes every watcher, which then ends
+
+    async def stop(self) -> None:
+        self.end_streams()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +29,8 @@ from petition.settings import Settings
 
 log = logging.getLogger(__name__)
 _LINK = re.compile(r"https?://\S+")
+# Control characters, line and paragraph separators: none may reach a header.
+_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +73,25 @@ def render(
 
 
 def build_message(
-    sender: str, to: str, mail: RenderedMail, attachment: Attachment | None = None
+    sender: str,
+    to: str,
+    mail: RenderedMail,
+    *,
+    date: datetime,
+    attachment: Attachment | None = None,
 ) -> EmailMessage:
+    """The message as it leaves; raises PermanentMailError if it cannot be written at all."""
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = mail.subject
+    try:
+        message["From"] = header_text(sender)
+        message["To"] = header_text(to)
+        message["Subject"] = header_text(mail.subject)
+    except (ValueError, HeaderParseError) as exc:
+        # Never a reason to stop the sender: this one mail is refused, the others leave.
+        raise PermanentMailError(
+            f"cannot write the message's headers: {type(exc).__name__}"
+        ) from exc
+    message["Date"] = format_datetime(date.astimezone(UTC))
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     # Automatic mail: ask vacation responders not to answer.
     message["Auto-Submitted"] = "auto-generated"
@@ -85,6 +103,18 @@ def build_message(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.name
         )
     return message
+
+
+def header_text(value: str) -> str:
+    """Text that stays on its header line and says what it says.
+
+    Line breaks and other control characters become spaces. An encoded word (`=?utf-8?q?…?=`)
+    in the text would be decoded by the email library before being written out, and could
+    carry a line break, hence a header of its own: a word joiner (U+2060) after `=` keeps it
+    plain text, which the library then encodes itself.
+    """
+    flat = "".join(" " if unicodedata.category(char) in _BREAKING else char for char in value)
+    return " ".join(flat.split()).replace("=?", "=\u2060?")
 
 
 class Connection(Protocol):

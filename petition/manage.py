@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import outbox, privacy, tokens
+from petition import mailcap, outbox, privacy, tokens
 from petition.mail import Attachment
 from petition.models import (
     Campaign,
@@ -43,7 +43,7 @@ async def request_link(
     email_hash = tokens.email_hash(ctx.secret, address)
     if not await signatures(session, email_hash):
         return False
-    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+    if not await mailcap.take(session, email_hash, mailcap.SIGNER, ctx.mail_cap, ctx.now):
         return False
     token = tokens.new_token()
     session.add(
@@ -62,7 +62,6 @@ async def request_link(
         session,
         template=MAIL,
         to=address,
-        recipient_hash=email_hash,
         mail=ctx.render_mail(MAIL, locale, context),
         now=ctx.now,
     )
@@ -158,8 +157,7 @@ async def mail_data(
     """Mail the address a copy of its data, if `address` is the one the link was sent to."""
     if tokens.email_hash(ctx.secret, address) != email_hash:
         return False
-    sent = await outbox.sent_recently(session, email_hash, now=ctx.now, template=DATA_MAIL)
-    if sent >= DATA_MAILS_PER_DAY:
+    if not await mailcap.take(session, email_hash, mailcap.DATA_COPY, DATA_MAILS_PER_DAY, ctx.now):
         return False
     found = await signatures(session, email_hash)
     notices = await _notices(session, found)
@@ -167,7 +165,6 @@ async def mail_data(
         session,
         template=DATA_MAIL,
         to=address,
-        recipient_hash=email_hash,
         mail=ctx.render_mail(DATA_MAIL, locale, {"count": len(found)}),
         now=ctx.now,
         attachment=Attachment("my-signatures.json", document(found, notices), "application/json"),

@@ -225,18 +225,13 @@ class OutboxMail(Base):
     """A mail to send. Address and content exist only until it is sent or definitively refused."""
 
     __tablename__ = "outbox"
-    __table_args__ = (
-        Index("ix_outbox_due", "status", "next_attempt_at"),
-        Index("ix_outbox_recipient_recent", "recipient_hash", "created_at"),
-    )
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     template: Mapped[str] = mapped_column(String(64))
     signature_id: Mapped[int | None] = mapped_column(
         ForeignKey("signatures.id", ondelete="SET NULL"), index=True
     )
-    # Keyed hash of the address, for the per-address daily cap.
-    recipient_hash: Mapped[str | None] = mapped_column(String(64))
     to_address: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
@@ -253,6 +248,18 @@ class OutboxMail(Base):
     # after a crash is reported as interrupted instead of being sent again.
     at_most_once: Mapped[bool] = mapped_column(Boolean, default=False)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MailAllowance(Base):
+    """Mails sent to one address (known by its keyed hash) in its current day, per kind of
+    mail: the daily cap, counted in one atomic step. Deleted once the day is over."""
+
+    __tablename__ = "mail_allowances"
+
+    recipient_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day_started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sent: Mapped[int] = mapped_column(Integer)
 
 
 def utcnow() -> datetime:
@@ -275,9 +282,10 @@ class Organiser(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Two-factor authentication (TOTP): the shared secret, and the last time step accepted,
-    # so that a code cannot be replayed.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Two-factor authentication (TOTP): the shared secret, sealed with a key derived from the
+    # server secret (petition.totp), and the last time step accepted, so that a code cannot be
+    # replayed.
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 

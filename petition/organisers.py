@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from petition.models import (
 )
 from petition.passwords import Passwords
 from petition.tokens import ExpiredLink, UnknownLink, UsedLink
+
+log = logging.getLogger(__name__)
 
 
 class OrganiserExists(ValueError):
@@ -75,14 +78,21 @@ async def campaigns_of(session: AsyncSession, organiser: Organiser) -> list[tupl
 
 
 async def password_link(
-    session: AsyncSession, organiser: Organiser, *, now: datetime, valid_for: timedelta
+    session: AsyncSession,
+    organiser: Organiser,
+    *,
+    now: datetime,
+    valid_for: timedelta,
+    void_earlier: bool = True,
 ) -> str:
-    """A new one-time token to choose a password; earlier unused ones stop working."""
-    await session.execute(
-        delete(OrganiserToken).where(
-            OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
+    """A new one-time token to choose a password; earlier unused ones stop working, unless
+    `void_earlier` is False (invitations: each campaign's invitation link works)."""
+    if void_earlier:
+        await session.execute(
+            delete(OrganiserToken).where(
+                OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
+            )
         )
-    )
     token = tokens.new_token()
     session.add(
         OrganiserToken(
@@ -132,6 +142,12 @@ async def set_password(
         raise UsedLink
     organiser.password_hash = await passwords.hash(password)
     organiser.password_changed_at = now
+    # The other links (another campaign's invitation, an earlier reset) have served their turn.
+    await session.execute(
+        delete(OrganiserToken).where(
+            OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
+        )
+    )
     await session.execute(
         delete(OrganiserSession).where(OrganiserSession.organiser_id == organiser.id)
     )
@@ -155,7 +171,12 @@ async def authenticate(
     if not await passwords.verify(stored, given.password) or organiser is None or stored is None:
         return None
     if organiser.totp_secret is not None:
-        step = totp.verify(organiser.totp_secret, given.code, now, organiser.totp_last_step)
+        try:
+            shared = totp.unseal(totp.sealing_key(secret), organiser.totp_secret)
+        except totp.UnreadableSecret:
+            log.warning("organiser %s: two-factor secret unreadable, login refused", organiser.id)
+            return None
+        step = totp.verify(shared, given.code, now, organiser.totp_last_step)
         if step is None or not await _claim_step(session, organiser, step):
             return None
     if passwords.needs_rehash(stored):
@@ -218,18 +239,35 @@ async def role_on(session: AsyncSession, organiser: Organiser, campaign: Campaig
 
 
 async def enable_2fa(
-    session: AsyncSession, organiser: Organiser, secret: str, code: str, now: datetime
+    session: AsyncSession,
+    organiser: Organiser,
+    shared: str,
+    code: str,
+    *,
+    server_secret: bytes,
+    now: datetime,
 ) -> bool:
     """Turn on two-factor authentication once the organiser proves their app has the secret."""
-    step = totp.verify(secret, code, now, None)
+    step = totp.verify(shared, code, now, None)
     if step is None:
         return False
     await session.execute(
         update(Organiser)
         .where(Organiser.id == organiser.id)
-        .values(totp_secret=secret, totp_last_step=step)
+        .values(totp_secret=totp.seal(totp.sealing_key(server_secret), shared), totp_last_step=step)
     )
     return True
+
+
+async def seal_clear_totp_secrets(session: AsyncSession, server_secret: bytes) -> int:
+    """Seal the two-factor secrets stored in clear by earlier versions; how many there were."""
+    key = totp.sealing_key(server_secret)
+    found = await session.execute(select(Organiser).where(Organiser.totp_secret.is_not(None)))
+    clear = [o for o in found.scalars() if o.totp_secret and not totp.is_sealed(o.totp_secret)]
+    for organiser in clear:
+        organiser.totp_secret = totp.seal(key, organiser.totp_secret or "")
+    await session.flush()
+    return len(clear)
 
 
 async def _claim_step(session: AsyncSession, organiser: Organiser, step: int) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition.db import SessionFactory
@@ -42,30 +42,11 @@ LEASE = timedelta(minutes=5)
 SCRUB_INTERVAL = 2.0
 
 
-async def sent_recently(
-    session: AsyncSession, recipient_hash: str, *, now: datetime, template: str | None = None
-) -> int:
-    """Mails (of one template, if given) queued for this address in the last 24 hours."""
-    query = (
-        select(func.count())
-        .select_from(OutboxMail)
-        .where(
-            OutboxMail.recipient_hash == recipient_hash,
-            OutboxMail.created_at > now - timedelta(days=1),
-        )
-    )
-    if template is not None:
-        query = query.where(OutboxMail.template == template)
-    result = await session.execute(query)
-    return int(result.scalar_one())
-
-
 async def enqueue(
     session: AsyncSession,
     *,
     template: str,
     to: str,
-    recipient_hash: str | None,
     mail: RenderedMail,
     now: datetime,
     signature_id: int | None = None,
@@ -77,7 +58,6 @@ async def enqueue(
     row = OutboxMail(
         template=template,
         signature_id=signature_id,
-        recipient_hash=recipient_hash,
         to_address=to,
         subject=mail.subject,
         body_text=mail.text,
@@ -98,7 +78,7 @@ async def enqueue(
 async def discard_unsent(
     session: AsyncSession, signature_ids: Sequence[int], reason: str = "signature withdrawn"
 ) -> None:
-    """Drop mails not yet sent about signatures being erased, and their recipient hashes."""
+    """Drop mails not yet sent about signatures being erased, and their link to them."""
     await session.execute(
         update(OutboxMail)
         .where(
@@ -109,7 +89,7 @@ async def discard_unsent(
     await session.execute(
         update(OutboxMail)
         .where(OutboxMail.signature_id.in_(signature_ids))
-        .values(recipient_hash=None, signature_id=None)
+        .values(signature_id=None)
     )
 
 
@@ -200,7 +180,13 @@ class Sender:
                     if item.at_most_once:
                         await self._mark_sending(item)
                     try:
-                        message = build_message(self._from, item.to, item.mail, item.attachment)
+                        message = build_message(
+                            self._from,
+                            item.to,
+                            item.mail,
+                            date=self._clock(),
+                            attachment=item.attachment,
+                        )
                         await connection.send(message)
                     except PermanentMailError as exc:
                         await self._finish(item, OutboxStatus.FAILED, str(exc))

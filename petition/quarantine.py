@@ -25,11 +25,12 @@ PAGE_SIZE = 100
 RULES = {
     "honeypot": _("Filled in the field hidden from people"),
     "too_fast": _("Sent too soon after the form was shown"),
-    "form_stamp": _("Form not shown by this site, or altered"),
-    "pow_invalid": _("Proof of work wrong or altered"),
+    "form_stamp": _("Form not shown by this site, or altered: not recorded"),
+    "form_expired": _("Form sent long after it was shown"),
+    "pow_invalid": _("Proof of work wrong or altered: not recorded"),
     "pow_expired": _("Proof of work expired"),
     "pow_replayed": _("Proof of work used twice"),
-    "pow_campaign": _("Proof of work made for another campaign"),
+    "pow_campaign": _("Proof of work made for another campaign: not recorded"),
     "burst": _("Too many signatures from one connection in 10 minutes"),
     "sustained": _("Too many signatures from one connection in 24 hours"),
 }

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from petition import db, outbox, published, signing
+from petition import db, mailcap, outbox, published, signing
 from petition.models import (
     AbuseSignal,
     Addressee,
@@ -191,17 +191,9 @@ async def _delete_links(session: AsyncSession, now: datetime) -> int:
 
 
 async def _delete_mail_records(session: AsyncSession, now: datetime, horizon: datetime) -> int:
-    """Finished mail records: their address hash after the daily cap's day, the row itself
-    after the signals period, except a letter's last mail, whose status its addressee shows."""
-    await session.execute(
-        update(OutboxMail)
-        .where(
-            OutboxMail.created_at < now - timedelta(days=2),
-            OutboxMail.recipient_hash.is_not(None),
-            OutboxMail.status != OutboxStatus.PENDING,
-        )
-        .values(recipient_hash=None)
-    )
+    """Daily mail allowances whose day is over; finished mail records after the signals
+    period, except a letter's last mail, whose status its addressee shows."""
+    await mailcap.forget_ended(session, now)
     shown = select(Addressee.outbox_id).where(Addressee.outbox_id.is_not(None))
     return await _count(
         session,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network
@@ -17,6 +19,9 @@ LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
 
 # Values that must never be used as a real secret: they are published in our own docs.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
+
+
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -90,10 +95,10 @@ class Settings:
     organiser_idle_minutes: int = 30
     """An organiser's session ends after this long without a request."""
 
-    organiser_session_hours: int = 12
+    organiser_session_hours: int = 8
     """An organiser's session ends this long after login, however active."""
 
-    password_reset_minutes: int = 60
+    password_reset_minutes: int = 30
     """How long a mailed password-reset link stays valid."""
 
     invitation_days: int = 3
@@ -106,7 +111,8 @@ class Settings:
     """Failed logins allowed per client address in 15 minutes before it is throttled."""
 
     exports_require_2fa: bool = True
-    """Exporting named lists requires two-factor authentication (turn off only knowingly)."""
+    """Seeing signers' names — exports, search, moderation, quarantine — requires two-factor
+    authentication (turn off only knowingly)."""
 
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted, in bytes."""
@@ -162,6 +168,9 @@ class Settings:
 
     form_min_seconds: int = 3
     """A signing form sent back sooner than this after it was shown is held in quarantine."""
+
+    form_max_hours: int = 24
+    """A signing form sent back later than this after it was shown is held in quarantine."""
 
     pow_cost: int = 5000
     """Proof of work: PBKDF2 iterations per attempt (5000: under a second in a browser)."""
@@ -232,7 +241,8 @@ class Settings:
         if self.smtp_tls not in get_args(SmtpTls):
             raise SettingsError(f"PETITION_SMTP_TLS must be one of {get_args(SmtpTls)}")
         if self.secret_key and (
-            self.secret_key.lower() in _PLACEHOLDER_SECRETS or len(self.secret_key) < 32
+            self.secret_key.lower() in _PLACEHOLDER_SECRETS
+            or len(self.secret_key) < MIN_SECRET_LENGTH
         ):
             raise SettingsError(
                 "PETITION_SECRET_KEY must be a random value of 32 characters or more"
@@ -262,16 +272,39 @@ class Settings:
             )
 
     def load_secret_key(self) -> bytes:
-        """The server secret: from the setting, or generated once into var/secret.key (0600)."""
+        """The server secret: from the setting, or generated once into var/secret.key (0600).
+
+        Several worker processes may start at once: the file appears whole or not at all, and
+        the first one to write it wins; an empty or truncated file is refused, never used.
+        """
         if self.secret_key:
             return self.secret_key.encode()
         path = self.var_dir / "secret.key"
         if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+            _create_secret_file(path)
+        secret = path.read_text(encoding="ascii").strip()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"{path} holds no usable secret (fewer than {MIN_SECRET_LENGTH} characters):"
+                " restore it from your backup, or remove it to start with a new one"
+                " (earlier signers' addresses will then look new)"
+            )
+        return secret.encode()
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new secret beside `path`, then link it into place: atomic, and exclusive."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret.key.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(48))
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another process was first: theirs stands
+            os.link(draft, path)
+    finally:
+        Path(draft).unlink()
 
 
 def _convert(name: str, kind: object, raw: str) -> object:

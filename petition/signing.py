@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import affiliations, counts, db, outbox, tokens
+from petition import affiliations, counts, db, mailcap, outbox, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -105,7 +105,7 @@ async def sign(
         signature = await _find(session, campaign.id, email_hash)
         if signature is None:
             return False
-    if await outbox.sent_recently(session, email_hash, now=ctx.now) >= ctx.mail_cap:
+    if not await mailcap.take(session, email_hash, mailcap.SIGNER, ctx.mail_cap, ctx.now):
         return False
     if signature.status in CONFIRMED_BY_MAIL:
         await _queue_mail(session, "already_signed", campaign, signature, form.email, locale, ctx)
@@ -182,7 +182,6 @@ async def _queue_mail(
         session,
         template=template,
         to=address,
-        recipient_hash=signature.email_hash or "",
         mail=ctx.render_mail(template, locale, context),
         now=ctx.now,
         signature_id=signature.id,

@@ -1,11 +1,15 @@
 """Two-factor authentication for organisers: TOTP codes (RFC 6238) and their enrolment QR code.
 
 The QR code is drawn by the server as inline SVG so that enrolment loads nothing from another
-host: the secret it carries must never leave the page.
+host: the secret it carries must never leave the page. At rest the secret is sealed
+(libsodium's secret box, XSalsa20-Poly1305, through PyNaCl) with a key derived from the server
+secret: a copy of the database alone gives no one the means to make codes.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 from datetime import datetime
@@ -13,6 +17,8 @@ from urllib.parse import quote, urlencode
 
 import pyotp
 import segno
+from nacl.exceptions import CryptoError
+from nacl.secret import SecretBox
 
 # 160 bits, the key size RFC 4226 recommends: 32 base32 characters of 5 bits each.
 SECRET_LENGTH = 32
@@ -22,6 +28,43 @@ DRIFT_STEPS = 1
 # Generous enough for "123 456" typed with stray spaces; anything longer is not worth reading.
 _MAX_INPUT_LENGTH = 32
 _CODE = re.compile(r"[0-9]{6}")
+
+
+SEALED_PREFIX = "box1:"
+
+
+class UnreadableSecret(ValueError):
+    """A sealed secret that does not open with this server's key (another secret, tampering)."""
+
+
+def sealing_key(server_secret: bytes) -> bytes:
+    """The key TOTP secrets are sealed with, derived from (and only from) the server secret."""
+    return hmac.new(server_secret, b"totp-secret-box", hashlib.sha256).digest()
+
+
+def seal(key: bytes, secret: str) -> str:
+    """The secret as stored: a random nonce, the ciphertext and its tag, in base64."""
+    box = SecretBox(key).encrypt(secret.encode("ascii"))
+    return SEALED_PREFIX + base64.urlsafe_b64encode(bytes(box)).decode("ascii")
+
+
+def unseal(key: bytes, stored: str) -> str:
+    """The secret from what is stored; a value stored before sealing existed is read as is
+    (the server seals those at start-up)."""
+    if not is_sealed(stored):
+        return stored
+    try:
+        return (
+            SecretBox(key).decrypt(base64.urlsafe_b64decode(stored[len(SEALED_PREFIX) :])).decode()
+        )
+    except (CryptoError, ValueError) as exc:
+        raise UnreadableSecret(
+            "this two-factor secret does not open with the server secret"
+        ) from exc
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(SEALED_PREFIX)
 
 
 def new_secret() -> str:

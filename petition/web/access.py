@@ -16,6 +16,24 @@ EDITORS = frozenset({Role.OWNER, Role.EDITOR})  # they see names, edit and moder
 OWNERS = frozenset({Role.OWNER})
 
 
+class SecondFactorNeeded(PermissionDeniedException):
+    """Signers' names are shown only to organisers who sign in with a second factor."""
+
+
+async def campaign_with_names(
+    session: AsyncSession, organiser: Organiser, slug: str, *, require_2fa: bool
+) -> Campaign:
+    """A campaign whose signers' names this organiser may see (export, search, moderate).
+
+    Editors and owners only, and, unless the operator turned it off, only with two-factor
+    authentication: a stolen password alone must not open the names.
+    """
+    campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+    if require_2fa and organiser.totp_secret is None:
+        raise SecondFactorNeeded
+    return campaign
+
+
 async def campaign_for(
     session: AsyncSession, organiser: Organiser, slug: str, roles: frozenset[Role] = ANY_ROLE
 ) -> tuple[Campaign, Role]:

@@ -20,7 +20,7 @@ from petition.mail import Attachment, RenderedMail
 from petition.models import Addressee, Campaign, Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import locale_of, render, render_body
+from petition.web.pages import RowId, locale_of, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # a few thousand addressees
@@ -103,7 +103,7 @@ async def pack(
     services: ServicesDep,
     organiser: NamedDependency[Organiser],
     slug: FromPath[str],
-    ident: FromPath[int],
+    ident: RowId,
 ) -> Response[bytes]:
     """The letter as this addressee receives it: their salutation, the total, and their own
     institution's published signatories first."""
@@ -187,7 +187,7 @@ async def send_letters(
         if action == "test":
             for a in targets:
                 await outbox.enqueue(
-                    session, template="letter-test", to=test_to, recipient_hash=None,
+                    session, template="letter-test", to=test_to,
                     mail=_as_test(mails[a.id]), now=now,
                     attachment=Attachment(f"{slug}-test.pdf", packs[a.id]),
                 )  # fmt: skip
@@ -202,7 +202,7 @@ async def send_letters(
             slot = await addressees.next_slot(session, campaign.id, now, step)
             for a in still:
                 row = await outbox.enqueue(
-                    session, template="letter", to=a.email, recipient_hash=None,
+                    session, template="letter", to=a.email,
                     mail=mails[a.id], now=now, not_before=slot, at_most_once=True,
                     attachment=Attachment(f"{slug}-{a.id}.pdf", packs[a.id]),
                 )  # fmt: skip

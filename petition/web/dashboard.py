@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 from sqlalchemy import func, select
@@ -18,9 +18,9 @@ from petition import audit, counts, exports, i18n, moderation, organisers, stats
 from petition.forms import clean_text
 from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
-from petition.web.access import EDITORS, SIGNED_IN, campaign_for
+from petition.web.access import EDITORS, SIGNED_IN, campaign_for, campaign_with_names
 from petition.web.deps import ServicesDep
-from petition.web.pages import locale_of, render
+from petition.web.pages import MAX_ROW_ID, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -78,11 +78,11 @@ async def export(
     filters = _filters(form, services.settings.timezone)
     now = services.clock()
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         if fmt not in exports.FORMATS or filters is None:
             raise ValidationException
-        if services.settings.exports_require_2fa and organiser.totp_secret is None:
-            raise PermissionDeniedException
         await exports.record(session, campaign, organiser, fmt, filters, now)
     locale = locale_of(request)
     with i18n.using(services.catalogs, locale):
@@ -165,7 +165,9 @@ async def signatures(
     text = str(query.get("q", ""))[:100]
     dates = _rule(query, services.settings.timezone) or moderation.Rule()
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         page = await moderation.search(
             session, campaign, text=text, status=status, since=dates.since, until=dates.until,
             page=_int(query.get("page"), 1),
@@ -195,7 +197,9 @@ async def act_on_signatures(
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
     async with services.transaction() as session:
         # Access first: a stranger learns nothing, not even that their form was wrong.
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         if action not in {"invalidate", "restore"} or not ids or problem:
             raise ValidationException
         rule = moderation.Rule(ids=ids)
@@ -218,7 +222,9 @@ async def rule_preview(
     """Shows how many signatures a rule matches; changes nothing."""
     rule = _rule(request.query_params, services.settings.timezone)
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         matched = (
             await moderation.preview(session, campaign, rule)
             if rule and not rule.is_empty()
@@ -244,7 +250,9 @@ async def apply_rule(
     rule = _rule(form, services.settings.timezone)
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=True)
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         if rule is None or rule.is_empty() or problem:
             raise ValidationException
         await moderation.invalidate(session, campaign, rule, reason, organiser, services.clock())
@@ -280,7 +288,9 @@ def _status_or_none(value: object) -> SignatureStatus | None:
 
 
 def _int(value: object, default: int) -> int:
+    """A page number or row id typed into a URL or a form; unreadable or absurd: `default`."""
     try:
-        return int(str(value))
+        number = int(str(value))
     except ValueError:
         return default
+    return number if 0 < number <= MAX_ROW_ID else default

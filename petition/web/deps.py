@@ -17,7 +17,6 @@ from petition import changes, mail, published
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.defences import Defences
-from petition.limits import ClientKeys
 from petition.live import Cache, Hub
 from petition.memo import Memo
 from petition.organisers import SessionPolicy
@@ -25,29 +24,7 @@ from petition.outbox import Sender
 from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.signing import Links, SigningContext
-from petition.throttle import Throttle
-
-
-@dataclass(frozen=True, slots=True)
-class LoginGuard:
-    """Failed-login throttles, per account (by address hash) and per client (by salted HMAC)."""
-
-    per_account: Throttle
-    per_client: Throttle
-    client_keys: ClientKeys
-
-    async def keys(self, email_hash: str, client: str) -> tuple[str, str]:
-        return email_hash, await self.client_keys.key(client)
-
-    def blocked(self, account: str, client: str) -> bool:
-        return self.per_account.blocked(account) or self.per_client.blocked(client)
-
-    def failed(self, account: str, client: str) -> None:
-        self.per_account.fail(account)
-        self.per_client.fail(client)
-
-    def succeeded(self, account: str) -> None:
-        self.per_account.forget(account)
+from petition.throttle import LoginThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +44,7 @@ class Services:
     # Called after personal data were erased, to leave no copy in the database's files.
     scrub: Callable[[], Awaitable[None]]
     passwords: Passwords
-    login_guard: LoginGuard
+    login_throttle: LoginThrottle
     bus: Bus
     hub: Hub
     breakdowns: Cache[published.Breakdown]

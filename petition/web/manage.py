@@ -17,7 +17,7 @@ from petition import forms, manage, signing
 from petition.defences import HONEYPOT
 from petition.i18n import _
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import client_of, locale_of, render
+from petition.web.pages import RowId, client_of, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 # Link requests from one client address in 10 minutes before they are quietly dropped.
@@ -69,7 +69,7 @@ async def own_page(
 
 @post("/manage/{token:str}/{ident:int}/publication")
 async def change_publication(
-    request: AnyRequest, services: ServicesDep, token: FromPath[str], ident: FromPath[int]
+    request: AnyRequest, services: ServicesDep, token: FromPath[str], ident: RowId
 ) -> Response[Any]:
     form = await request.form()
     choice = forms.publication_choice(str(form.get("publication", "")))
@@ -83,7 +83,7 @@ async def change_publication(
 
 @post("/manage/{token:str}/{ident:int}/withdraw")
 async def withdraw(
-    request: AnyRequest, services: ServicesDep, token: FromPath[str], ident: FromPath[int]
+    request: AnyRequest, services: ServicesDep, token: FromPath[str], ident: RowId
 ) -> Response[Any]:
     async with services.transaction() as session:
         email_hash = await manage.resolve(session, token, services.clock())

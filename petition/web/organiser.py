@@ -14,11 +14,12 @@ from litestar.response import Redirect
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import i18n, organisers, outbox, tokens, totp
+from petition import i18n, mailcap, organisers, outbox, tokens, totp
 from petition.forms import clean_email
 from petition.i18n import _
 from petition.models import Organiser
 from petition.passwords import password_problem
+from petition.web import csrf
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import client_of, locale_of, render
 
@@ -50,11 +51,10 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
     form = await request.form()
     email, _problem = clean_email(str(form.get("email", "")))
     password = str(form.get("password", ""))
-    guard = services.login_guard
-    account, client_key = await guard.keys(
+    attempt = await services.login_throttle.admit(
         tokens.email_hash(services.secret, email), client_of(request, services)
     )
-    if guard.blocked(account, client_key):
+    if attempt is None:
         return _login_refused(request, services, "throttled", 429)
     given = organisers.Credentials(email, password, str(form.get("code", "")))
     async with services.transaction() as session:
@@ -67,10 +67,14 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
             else None
         )
     if cookie is None:
-        guard.failed(account, client_key)
         return _login_refused(request, services, "invalid", 400)
-    guard.succeeded(account)
-    return Redirect("/dashboard", status_code=303, cookies=[_session_cookie(services, cookie)])
+    await services.login_throttle.succeeded(attempt)
+    # A new CSRF token with the new privileges: one planted in the browser before is void.
+    cookies = [
+        _session_cookie(services, cookie),
+        csrf.fresh_cookie(services.settings, services.secret),
+    ]
+    return Redirect("/dashboard", status_code=303, cookies=cookies)
 
 
 @post("/organiser/logout")
@@ -150,9 +154,8 @@ async def _queue_reset_mail(
     organiser = await organisers.find(session, secret=services.secret, email=email)
     if organiser is None:
         return
-    if (
-        await outbox.sent_recently(session, organiser.email_hash, now=now)
-        >= services.settings.mail_per_address_per_day
+    if not await mailcap.take(
+        session, organiser.email_hash, mailcap.ORGANISER, mailcap.ORGANISER_MAILS_PER_DAY, now
     ):
         return
     valid_for = timedelta(minutes=services.settings.password_reset_minutes)
@@ -166,7 +169,6 @@ async def _queue_reset_mail(
         session,
         template="password_reset",
         to=email,
-        recipient_hash=organiser.email_hash,
         mail=services.render_mail("password_reset", locale, context),
         now=now,
     )
@@ -218,7 +220,12 @@ async def enable_two_factor(
     secret = str(form.get("secret", ""))
     async with services.transaction() as session:
         enabled = organiser.totp_secret is None and await organisers.enable_2fa(
-            session, organiser, secret, str(form.get("code", "")), services.clock()
+            session,
+            organiser,
+            secret,
+            str(form.get("code", "")),
+            server_secret=services.secret,
+            now=services.clock(),
         )
     if not enabled:
         return _two_factor(request, services, organiser, secret, error=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeAlias
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
+from litestar.params import PathParameter
 from litestar.utils.scope.state import ScopeState
 
 from petition import clients, i18n, tokens
@@ -14,6 +15,10 @@ from petition.live import CampaignState
 from petition.web.deps import Services
 
 LANG_COOKIE = "lang"
+# Row ids and version numbers in paths: no row has a larger one, and a database driver could not
+# even bind a number past 64 bits. Anything else is a bad request, answered as such.
+MAX_ROW_ID = 2**31 - 1
+RowId: TypeAlias = Annotated[int, PathParameter(ge=1, le=MAX_ROW_ID)]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 
 

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from petition import campaigns, privacy
 from petition.web.deps import ServicesDep
-from petition.web.pages import render
+from petition.web.pages import RowId, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -29,7 +29,7 @@ async def notice_page(
 
 @get("/c/{slug:str}/privacy/{number:int}")
 async def notice_version(
-    request: AnyRequest, services: ServicesDep, slug: FromPath[str], number: FromPath[int]
+    request: AnyRequest, services: ServicesDep, slug: FromPath[str], number: RowId
 ) -> Response[str]:
     """A former version, as signers under it read it (their consent record names it)."""
     async with services.reading() as session:

@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, forms, pow, privacy, quarantine, signing, tokens
+from petition import campaigns, counts, defences, forms, pow, privacy, quarantine, signing, tokens
 from petition.i18n import _
 from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
@@ -67,12 +67,18 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
         )
         if rule is not None:
             await quarantine.record_signal(session, campaign, rule, now)
+        if rule in defences.FORGED:
+            return _thanks(slug)  # as for everyone, but nothing stored, nothing mailed
         notice = await privacy.current(session, campaign, services.settings, now)
         consent = signing.Consent(privacy.label(notice), rule)
         await signing.sign(
             session, campaign, parsed, locale_of(request), consent, services.signing_context()
         )
     services.sender.wake()
+    return _thanks(slug)
+
+
+def _thanks(slug: str) -> Response[Any]:
     return Redirect(f"/c/{slug}/thanks", status_code=303)
 
 

@@ -14,7 +14,7 @@ from litestar.response import Redirect
 from petition import moderation, quarantine
 from petition.forms import clean_text
 from petition.models import Organiser
-from petition.web.access import EDITORS, SIGNED_IN, campaign_for
+from petition.web.access import SIGNED_IN, campaign_with_names
 from petition.web.dashboard import ticked
 from petition.web.deps import ServicesDep
 from petition.web.pages import render
@@ -31,7 +31,9 @@ async def held_page(
 ) -> Response[str]:
     rule = _rule(request.query_params.get("rule"))
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         held = await quarantine.list_held(session, campaign, rule)
         rules, domains = await quarantine.spikes(session, campaign, services.clock())
     context = {
@@ -60,7 +62,9 @@ async def act_on_held(
     reason, problem = clean_text(str(form.get("reason", "")), 200, required=action == "invalidate")
     now = services.clock()
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign = await campaign_with_names(
+            session, organiser, slug, require_2fa=services.settings.exports_require_2fa
+        )
         if action not in {"release", "invalidate"} or not (ids or rule) or problem:
             raise ValidationException
         if action == "release":

@@ -12,12 +12,12 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, organisers, outbox
+from petition import audit, mailcap, organisers, outbox
 from petition.forms import clean_email, clean_text
 from petition.models import Campaign, Organiser, Role
 from petition.web.access import OWNERS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import locale_of
+from petition.web.pages import RowId, locale_of
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -43,6 +43,7 @@ async def add_member(
             member = await organisers.add(
                 session, secret=services.secret, email=email, name=name, now=services.clock()
             )
+        if member.password_hash is None:  # new, or invited elsewhere and not yet come
             await _invite(session, services, campaign, member, email, locale_of(request), organiser)
         await organisers.grant(session, member, campaign, role)
         details = {"member": member.name, "role": role.value}
@@ -59,7 +60,7 @@ async def change_member(
     services: ServicesDep,
     organiser: NamedDependency[Organiser],
     slug: FromPath[str],
-    member_id: FromPath[int],
+    member_id: RowId,
 ) -> Response[Any]:
     """Change a member's role, or remove them (`role=none`); a campaign keeps one owner."""
     form = await request.form()
@@ -89,10 +90,19 @@ async def _invite(
     locale: str,
     inviter: Organiser,
 ) -> None:
-    """Mail a new organiser their link to choose a password; the address leaves with the mail."""
+    """Mail a new organiser their link to choose a password; the address leaves with the mail.
+
+    A link of an earlier invitation (another campaign's) stays valid: either one will do.
+    """
     now = services.clock()
+    if not await mailcap.take(
+        session, member.email_hash, mailcap.ORGANISER, mailcap.ORGANISER_MAILS_PER_DAY, now
+    ):
+        return
     days = services.settings.invitation_days
-    token = await organisers.password_link(session, member, now=now, valid_for=timedelta(days=days))
+    token = await organisers.password_link(
+        session, member, now=now, valid_for=timedelta(days=days), void_earlier=False
+    )
     context: dict[str, object] = {
         "name": member.name,
         "inviter": inviter.name,
@@ -104,7 +114,6 @@ async def _invite(
         session,
         template="invitation",
         to=email,
-        recipient_hash=member.email_hash,
         mail=services.render_mail("invitation", locale, context),
         now=now,
     )

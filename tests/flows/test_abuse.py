@@ -230,18 +230,30 @@ async def test_a_solved_challenge_and_a_form_without_javascript_are_both_counted
     assert await signals(sessions) == []
 
 
+async def bad_work(kind: str, browser: httpx.AsyncClient, clock: FakeClock, spent: str) -> str:
+    """A proof of work that is wrong in one way; `spent` is one already accepted."""
+    if kind == "tampered data":
+        return tampered_data(await solve(browser))
+    if kind == "tampered key":
+        return tampered_key(await solve(browser))
+    if kind == "garbage":
+        return "bm90IGEgcGF5bG9hZA=="
+    if kind == "expired":
+        work = await solve(browser)
+        clock.advance(minutes=realistic_pow_minutes + 1)
+        return work
+    if kind == "replayed":
+        return spent  # a second signer sends the first one's solution
+    return await solve(browser, OTHER)
+
+
+realistic_pow_minutes = Settings().pow_minutes
+
+
 @pytest.mark.parametrize(
-    ("kind", "rule"),
-    [
-        ("tampered data", "pow_invalid"),
-        ("tampered key", "pow_invalid"),
-        ("garbage", "pow_invalid"),
-        ("expired", "pow_expired"),
-        ("replayed", "pow_replayed"),
-        ("other campaign", "pow_campaign"),
-    ],
+    ("kind", "rule"), [("expired", "pow_expired"), ("replayed", "pow_replayed")]
 )
-async def test_a_bad_proof_of_work_gets_the_same_answer_and_is_held(
+async def test_a_proof_of_work_a_person_can_spoil_gets_the_same_answer_and_is_held(
     kind: str,
     rule: str,
     settings: Settings,
@@ -250,26 +262,15 @@ async def test_a_bad_proof_of_work_gets_the_same_answer_and_is_held(
     sessions: SessionFactory,
     campaign: Campaign,
 ) -> None:
+    """A page left open past the challenge's life, a form sent twice: held, not lost."""
     await make_campaign(sessions, clock, slug=OTHER)
-    site = realistic(settings)
-    async with serve(site, clock) as server, server.client() as browser:
+    async with serve(realistic(settings), clock) as server, server.client() as browser:
         work = await solve(browser)
         good = await send(browser, clock, person("Honest"), work=work)
         thanks(good)
-        if kind == "tampered data":
-            bad_work = tampered_data(await solve(browser))
-        elif kind == "tampered key":
-            bad_work = tampered_key(await solve(browser))
-        elif kind == "garbage":
-            bad_work = "bm90IGEgcGF5bG9hZA=="
-        elif kind == "expired":
-            bad_work = await solve(browser)
-            clock.advance(minutes=site.pow_minutes + 1)
-        elif kind == "replayed":
-            bad_work = work  # a second signer sends the first one's solution
-        else:
-            bad_work = await solve(browser, OTHER)
-        bad = await send(browser, clock, person("Caught"), work=bad_work)
+        bad = await send(
+            browser, clock, person("Caught"), work=await bad_work(kind, browser, clock, work)
+        )
         assert answer(bad) == answer(good)
 
         await confirm(browser, smtp, "Honest", "Caught")  # both were mailed alike
@@ -278,21 +279,16 @@ async def test_a_bad_proof_of_work_gets_the_same_answer_and_is_held(
     assert await signals(sessions) == [rule]
 
 
-# Honeypot and form stamp
-
-
 @pytest.mark.parametrize(
     ("kind", "rule"),
     [
-        ("honeypot", "honeypot"),
-        ("no stamp", "form_stamp"),
-        ("forged stamp", "form_stamp"),
-        ("backdated stamp", "form_stamp"),
-        ("other campaign's stamp", "form_stamp"),
-        ("too fast", "too_fast"),
+        ("tampered data", "pow_invalid"),
+        ("tampered key", "pow_invalid"),
+        ("garbage", "pow_invalid"),
+        ("other campaign", "pow_campaign"),
     ],
 )
-async def test_a_form_trap_gets_the_same_answer_and_is_held(
+async def test_a_forged_proof_of_work_gets_the_same_answer_and_leaves_nothing(
     kind: str,
     rule: str,
     settings: Settings,
@@ -301,27 +297,72 @@ async def test_a_form_trap_gets_the_same_answer_and_is_held(
     sessions: SessionFactory,
     campaign: Campaign,
 ) -> None:
+    """No browser sends an altered proof or one made for another campaign: a forger's form is
+    answered like any other, and neither its names nor a mail come of it."""
     await make_campaign(sessions, clock, slug=OTHER)
+    async with serve(realistic(settings), clock) as server, server.client() as browser:
+        work = await solve(browser)
+        good = await send(browser, clock, person("Honest"), work=work)
+        bad = await send(
+            browser, clock, person("Forged"), work=await bad_work(kind, browser, clock, work)
+        )
+        assert answer(bad) == answer(good)
+        await nothing_came_of(browser, clock, smtp, "Forged")
+    assert await states(sessions) == {"Honest": (PENDING, None), "Later": (PENDING, None)}
+    assert await signals(sessions) == [rule]
+
+
+async def nothing_came_of(
+    browser: httpx.AsyncClient, clock: FakeClock, smtp: SmtpSink, name: str
+) -> None:
+    """Someone signing after `name` gets their mail; by then none went to `name`."""
+    thanks(await send_js(browser, clock, person("Later")))
+    await mail_to(smtp, email_of("Later"))
+    assert smtp.to(email_of(name)) == []
+
+
+# Honeypot and form stamp
+
+
+async def stamp_changes(
+    kind: str, browser: httpx.AsyncClient
+) -> tuple[dict[str, str | None], float]:
+    """What a script alters of the form's stamp (and how long it waits): kind by kind."""
+    shown = hidden_fields(await browser.get(f"/c/{SLUG}"))["shown"]
+    moment, _dot, mac = shown.partition(".")
+    if kind == "honeypot":
+        return {"website": "https://cheap-pills.example"}, PAUSE
+    if kind == "too fast":
+        return {}, 1
+    if kind == "long open":  # read for a day and a half before signing
+        return {}, 36 * 3600
+    if kind == "no stamp":
+        return {"shown": None}, PAUSE
+    if kind == "forged stamp":
+        return {"shown": f"{moment}.{'0' * len(mac)}"}, PAUSE
+    if kind == "backdated stamp":  # a script making itself look slow
+        return {"shown": f"{int(moment) - 60}.{mac}"}, 0
+    return {"shown": hidden_fields(await browser.get(f"/c/{OTHER}"))["shown"]}, PAUSE
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule"),
+    [("honeypot", "honeypot"), ("too fast", "too_fast"), ("long open", "form_expired")],
+)
+async def test_a_form_trap_a_person_can_fall_into_gets_the_same_answer_and_is_held(
+    kind: str,
+    rule: str,
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    campaign: Campaign,
+) -> None:
+    """An autofilled hidden field, a form sent in a second, a tab left open overnight."""
     async with serve(realistic(settings), clock) as server, server.client() as browser:
         good = await send_js(browser, clock, person("Honest"))
         thanks(good)
-        shown = hidden_fields(await browser.get(f"/c/{SLUG}"))["shown"]
-        moment, _dot, mac = shown.partition(".")
-        changes: dict[str, str | None] = {}
-        pause = PAUSE
-        if kind == "honeypot":
-            changes["website"] = "https://cheap-pills.example"
-        elif kind == "no stamp":
-            changes["shown"] = None
-        elif kind == "forged stamp":
-            changes["shown"] = f"{moment}.{'0' * len(mac)}"
-        elif kind == "backdated stamp":  # a script making itself look slow
-            changes["shown"] = f"{int(moment) - 60}.{mac}"
-            pause = 0
-        elif kind == "other campaign's stamp":
-            changes["shown"] = hidden_fields(await browser.get(f"/c/{OTHER}"))["shown"]
-        else:
-            pause = 1
+        changes, pause = await stamp_changes(kind, browser)
         bad = await send_js(browser, clock, person("Caught"), changes=changes, pause=pause)
         assert answer(bad) == answer(good)
 
@@ -329,6 +370,29 @@ async def test_a_form_trap_gets_the_same_answer_and_is_held(
         assert await displayed_count(browser, SLUG) == 1
     assert await states(sessions) == {"Honest": (CONFIRMED, None), "Caught": (QUARANTINED, rule)}
     assert await signals(sessions) == [rule]
+
+
+@pytest.mark.parametrize(
+    "kind", ["no stamp", "forged stamp", "backdated stamp", "other campaign's stamp"]
+)
+async def test_a_forged_form_stamp_gets_the_same_answer_and_leaves_nothing(
+    kind: str,
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    campaign: Campaign,
+) -> None:
+    """Only a script sends a stamp this site never issued for this campaign's form."""
+    await make_campaign(sessions, clock, slug=OTHER)
+    async with serve(realistic(settings), clock) as server, server.client() as browser:
+        good = await send_js(browser, clock, person("Honest"))
+        changes, pause = await stamp_changes(kind, browser)
+        bad = await send_js(browser, clock, person("Forged"), changes=changes, pause=pause)
+        assert answer(bad) == answer(good)
+        await nothing_came_of(browser, clock, smtp, "Forged")
+    assert await states(sessions) == {"Honest": (PENDING, None), "Later": (PENDING, None)}
+    assert await signals(sessions) == ["form_stamp"]
 
 
 async def test_a_held_signer_cannot_tell_from_what_follows(

@@ -98,7 +98,7 @@ async def test_withdrawal_uncounts_and_erases_personal_data(
     assert (row.first_name, row.last_name, row.role, row.organisation, row.email_hash) == (
         None, None, None, None, None,
     )  # fmt: skip
-    assert all(m.recipient_hash is None and m.to_address is None for m in outbox)
+    assert all(m.to_address is None and m.signature_id is None for m in outbox)
 
 
 async def test_a_withdrawn_signer_can_sign_again(server: LiveServer, smtp: SmtpSink) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from petition import counts, organisers, tokens
+from petition import counts, organisers, tokens, totp
 from petition.db import SessionFactory
 from petition.models import (
     Campaign,
@@ -71,6 +71,8 @@ async def organiser_with_role(
     async with sessions() as session, session.begin():
         organiser = await organisers.add(session, secret=secret, email=email, name=name, now=now)
         organiser.password_hash = password_hash
-        organiser.totp_secret = totp_secret
+        organiser.totp_secret = (
+            totp.seal(totp.sealing_key(secret), totp_secret) if totp_secret else None
+        )
         await organisers.grant(session, organiser, campaign, role)
     return organiser

@@ -1,0 +1,63 @@
+"""The daily cap of mails per address, counted in one atomic step on every database.
+
+Each kind of mail has its own allowance, so that one kind cannot use up another: what signers
+ask for (confirmations, reminders, manage links), copies of their data, and organisers' own
+mail (invitations, password resets). The allowance is kept apart from the signatures and the
+outbox, so that withdrawing a signature does not give an address a fresh day, and its row is
+deleted when the day is over. Concurrent requests are counted one after the other: PostgreSQL
+serialises them on the row (INSERT … ON CONFLICT DO UPDATE), SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, literal, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import db
+from petition.models import MailAllowance, UTCDateTime
+
+DAY = timedelta(days=1)
+SIGNER = "signer"
+DATA_COPY = "data_copy"
+ORGANISER = "organiser"
+# Invitations and password resets to one organiser in a day: enough for a forgotten password
+# and two campaigns' invitations, whoever typed the address.
+ORGANISER_MAILS_PER_DAY = 5
+
+
+async def take(
+    session: AsyncSession, recipient_hash: str, kind: str, cap: int, now: datetime
+) -> bool:
+    """Count one more mail of `kind` to this address today; False, counting nothing, at the cap."""
+    fresh = {"recipient_hash": recipient_hash, "kind": kind, "day_started_at": now, "sent": 1}
+    insert = postgresql.insert if db.dialect_of(session) == "postgresql" else sqlite.insert
+    day_over = MailAllowance.day_started_at <= literal(now - DAY, UTCDateTime())
+    statement = (
+        insert(MailAllowance)
+        .values(fresh)
+        .on_conflict_do_update(
+            index_elements=[MailAllowance.recipient_hash, MailAllowance.kind],
+            set_={
+                "sent": case((day_over, literal(1)), else_=MailAllowance.sent + 1),
+                "day_started_at": case(
+                    (day_over, literal(now, UTCDateTime())), else_=MailAllowance.day_started_at
+                ),
+            },
+            where=or_(day_over, MailAllowance.sent < cap),
+        )
+        .returning(MailAllowance.sent)
+    )
+    counted = (await session.execute(statement)).scalar_one_or_none()
+    return counted is not None and counted <= cap
+
+
+async def forget_ended(session: AsyncSession, now: datetime) -> int:
+    """Delete the allowances whose day is over (they hold keyed address hashes)."""
+    return db.rowcount(
+        await session.execute(
+            delete(MailAllowance).where(MailAllowance.day_started_at <= now - DAY)
+        )
+    )
