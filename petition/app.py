@@ -65,6 +65,7 @@ from petition.web import (
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
 from petition.web.deps import Services
+from petition.web.head import Site
 from petition.web.headers import security_headers_for
 from petition.web.pages import link_problem, render
 
@@ -175,7 +176,7 @@ def create_app(
             await engine.dispose()
             await read_engine.dispose()
 
-    return Litestar(
+    return Site(
         route_handlers=[
             public.index,
             public.campaign_page,
@@ -259,8 +260,11 @@ def create_app(
             title="petition",
             version="1",
             description="Public pages and the public JSON API of this petition server.",
-            path="/api/v1",
-            render_plugins=[JsonRenderPlugin()],  # the schema only: no viewer fetched from a CDN
+            # The schema only (no viewer fetched from a CDN), as cacheable as the API it describes.
+            openapi_router=Router(
+                path="/api/v1", route_handlers=[], include_in_schema=False, opt=csrf.NO_CSRF_COOKIE
+            ),
+            render_plugins=[JsonRenderPlugin()],
         ),
         before_send=[security_headers_for(https=settings.https)],
     )

@@ -83,8 +83,8 @@ def build_message(
     """The message as it leaves; raises PermanentMailError if it cannot be written at all."""
     message = EmailMessage()
     try:
-        message["From"] = header_text(sender)
-        message["To"] = header_text(to)
+        message["From"] = _address(sender)
+        message["To"] = _address(to)
         message["Subject"] = header_text(mail.subject)
     except (ValueError, HeaderParseError) as exc:
         # Never a reason to stop the sender: this one mail is refused, the others leave.
@@ -115,6 +115,13 @@ def header_text(value: str) -> str:
     """
     flat = "".join(" " if unicodedata.category(char) in _BREAKING else char for char in value)
     return " ".join(flat.split()).replace("=?", "=\u2060?")
+
+
+def _address(value: str) -> str:
+    """An address header's value, as it is, or ValueError: an address is never rewritten."""
+    if "=?" in value or any(unicodedata.category(char) in _BREAKING for char in value):
+        raise ValueError("an address with line breaks, control characters or an encoded word")
+    return value
 
 
 class Connection(Protocol):

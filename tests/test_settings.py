@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +43,48 @@ def test_settings_read_from_environment(tmp_path: Path) -> None:
 def test_unusable_values_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(environ)
+
+
+WORKERS = 8
+TRIALS = 25
+
+
+def _first_start(barrier: Any, base: str, results: Any) -> None:
+    """One worker process starting: at the same moment as the others, each trial."""
+    for trial in range(TRIALS):
+        barrier.wait()
+        try:
+            secret = Settings(var_dir=Path(base) / str(trial)).load_secret_key().decode()
+        except SettingsError as exc:
+            secret = f"refused: {exc}"
+        results.put((trial, secret))
+
+
+def test_workers_starting_together_all_read_the_one_secret(tmp_path: Path) -> None:
+    """Eight processes create the secret at once, 25 times over: one secret each time, whole."""
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(WORKERS), spawn.Queue()
+    workers = [
+        spawn.Process(target=_first_start, args=(barrier, str(tmp_path), results))
+        for _ in range(WORKERS)
+    ]
+    for worker in workers:
+        worker.start()
+    read: dict[int, set[str]] = {}
+    for _ in range(WORKERS * TRIALS):
+        trial, secret = results.get(timeout=60)
+        read.setdefault(trial, set()).add(secret)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [len(secrets) for secrets in read.values()] == [1] * TRIALS, read
+    assert all(len(secret) >= 32 for [secret] in read.values())
+
+
+@pytest.mark.parametrize("content", ["", "\n", "short"])
+def test_an_empty_or_truncated_secret_file_is_refused(tmp_path: Path, content: str) -> None:
+    (tmp_path / "secret.key").write_text(content)
+    with pytest.raises(SettingsError, match="backup"):
+        Settings(var_dir=tmp_path).load_secret_key()
 
 
 def test_secret_is_generated_once_and_readable_by_owner_only(tmp_path: Path) -> None:

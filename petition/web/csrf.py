@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import Cookie, Headers
+from litestar.datastructures import Cookie, Headers, UploadFile
 from litestar.enums import ScopeType
 from litestar.exceptions import PermissionDeniedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRF_SECRET_LENGTH, CSRFMiddleware, generate_csrf_token
+from litestar.utils.scope.state import ScopeState
 
 from petition.settings import Settings
 
@@ -74,7 +75,10 @@ class SiteCSRF(CSRFMiddleware):
         unsafe = scope["type"] == ScopeType.HTTP and scope.get("method", "GET") not in SAFE_METHODS
         if unsafe and not self._from_own_site(Headers.from_scope(scope)):
             raise PermissionDeniedException("cross-site request refused")
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await _close_uploads(scope)
 
     def _from_own_site(self, headers: Headers) -> bool:
         fetch_site = headers.get("sec-fetch-site")
@@ -95,6 +99,18 @@ class SiteCSRF(CSRFMiddleware):
         if not isinstance(token, str) or len(token) != TOKEN_LENGTH or not token.isascii():
             return None
         return super()._decode_csrf_token(token)
+
+
+async def _close_uploads(scope: Scope) -> None:
+    """Files sent in a form (a CSV of addressees, or anything a client put there) are spooled
+    to temporary files when the form is read, here or by a handler: closed once it is answered."""
+    form = ScopeState.from_scope(scope).form
+    if not isinstance(form, dict):
+        return
+    for value in form.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadFile):
+                await item.close()
 
 
 def _origin(url: str) -> str:

@@ -53,6 +53,13 @@ Answer = tuple[int, tuple[tuple[str, str], ...], bytes]
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Editors here sign in with a password only: that names need a second factor by default
+    is tested in tests/flows/test_two_factor.py; here, what editors do with them."""
+    return dataclasses.replace(settings, exports_require_2fa=False)
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     """Just after midnight UTC: limits count in fixed windows (10 minutes, one day) and the
     address salt changes with the day, so that no test straddles a boundary by chance."""

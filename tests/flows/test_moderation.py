@@ -26,6 +26,13 @@ SLUG = "mission-sante"
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Editors here sign in with a password only: that names need a second factor by default
+    is tested in tests/flows/test_two_factor.py; here, what editors do with them."""
+    return dataclasses.replace(settings, exports_require_2fa=False)
+
+
+@pytest.fixture
 async def signed(
     sessions: SessionFactory,
     settings: Settings,

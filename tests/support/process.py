@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -20,6 +21,12 @@ from tests.support.smtp import free_port
 class Served:
     base_url: str
     pid: int
+    process: asyncio.subprocess.Process
+    log: IO[bytes]  # what the server wrote on its standard error, so far
+
+    def log_text(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @asynccontextmanager
@@ -37,6 +44,7 @@ async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[Served]:
         stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
+    served = Served(base, process.pid, process, log)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=2) as client:
             for _ in range(150):
@@ -49,9 +57,8 @@ async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[Served]:
             else:
                 raise RuntimeError("petition serve did not answer within 15 s")
         if process.returncode is not None:
-            log.seek(0)
-            raise RuntimeError(log.read().decode(errors="replace"))
-        yield Served(base, process.pid)
+            raise RuntimeError(served.log_text())
+        yield served
     finally:
         if process.returncode is None:
             process.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ from tests.support.journey import make_campaign
 from tests.support.server import LiveServer
 
 OWNER = "owner@collectif-sante.org"
+OWNER_TOTP = pyotp.random_base32()
 STRANGER = "stranger@autre-collectif.org"
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 
@@ -50,6 +52,7 @@ async def two_campaigns(
     owner = await factories.organiser_with_role(
         sessions, settings.load_secret_key(), campaign, Role.OWNER,
         email=OWNER, name="Olga", password_hash=password_hash, now=clock(),
+        totp_secret=OWNER_TOTP,  # so that the pages with names open too
     )  # fmt: skip
     other = await make_campaign(sessions, clock, slug="autre-campagne")
     await factories.organiser_with_role(
@@ -121,7 +124,7 @@ async def test_posts_without_csrf_are_refused_and_gets_change_nothing(
     two_campaigns: dict[str, str],
 ) -> None:
     async with server.client() as olga:
-        await login(olga, OWNER, PASSWORD)
+        await login(olga, OWNER, PASSWORD, pyotp.TOTP(OWNER_TOTP).at(clock()))
         before = await _snapshot(sessions)
         for method, path in _dashboard_routes(settings, clock, two_campaigns):
             if method == "POST":
