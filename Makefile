@@ -20,15 +20,26 @@ setup: $(STAMP) widget
 
 widget: $(WIDGET)
 
-$(WIDGET): ops/altcha/package-lock.json
+# One npm install serves `make run` and `make test` alike: the widget and the browser tests'
+# driver (playwright-core, which fetches no browser of its own). `npm ci` installs exactly the
+# lock file and never writes it, so neither command undoes the other or reinstalls for nothing.
+NODE_STAMP := ops/altcha/node_modules/.installed
+
+$(NODE_STAMP): ops/altcha/package-lock.json
 	@if command -v npm >/dev/null; then \
-	  npm ci --prefix ops/altcha --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error && \
-	  mkdir -p $(dir $(WIDGET)) && \
-	  cp $(WIDGET_SRC)/dist/external/altcha.css $(WIDGET_SRC)/dist/workers/pbkdf2.js $(WIDGET_SRC)/LICENSE.txt $(dir $(WIDGET)) && \
-	  cp $(WIDGET_SRC)/dist/external/altcha.min.js $(WIDGET); \
+	  npm ci --prefix ops/altcha --ignore-scripts --no-audit --no-fund --loglevel=error && \
+	  touch $(NODE_STAMP); \
 	else \
 	  echo "NOTICE: npm not found: the proof-of-work widget is not built. Signing still works;"; \
 	  echo "        forms then go through the stricter limits meant for browsers without JavaScript."; \
+	  echo "NOTICE: npm not found: the browser tests will be skipped"; \
+	fi
+
+$(WIDGET): $(NODE_STAMP)
+	@if [ -d $(WIDGET_SRC)/dist ]; then \
+	  mkdir -p $(dir $(WIDGET)) && \
+	  cp $(WIDGET_SRC)/dist/external/altcha.css $(WIDGET_SRC)/dist/workers/pbkdf2.js $(WIDGET_SRC)/LICENSE.txt $(dir $(WIDGET)) && \
+	  cp $(WIDGET_SRC)/dist/external/altcha.min.js $(WIDGET); \
 	fi
 
 $(STAMP): pyproject.toml
@@ -48,14 +59,9 @@ typecheck: setup
 pytest: setup browser-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The browser test drives the system's Chromium (if any) with playwright-core, which fetches no
-# browser of its own. Without npm or Chromium that test is skipped, and says so.
-browser-tools: ops/altcha/node_modules/playwright-core/package.json
-
-ops/altcha/node_modules/playwright-core/package.json: ops/altcha/package-lock.json
-	@if command -v npm >/dev/null; then \
-	  npm install --prefix ops/altcha --ignore-scripts --no-audit --no-fund --loglevel=error; \
-	else echo "NOTICE: npm not found: the browser test will be skipped"; fi
+# The browser test drives the system's Chromium (if any) with playwright-core, installed with
+# the widget above. Without npm or Chromium that test is skipped, and says so.
+browser-tools: $(NODE_STAMP)
 
 # Re-extract translatable strings and merge them into the FR and EN catalogs.
 messages: setup

@@ -68,6 +68,9 @@ def test_demo_campaign_is_created_only_on_an_empty_database(
         ("---\nslug: ok\ntitle: x\ngoal: -3\n---\ntext", "goal"),
         ("---\nslug: ok\ntitle: x\ncloses: someday\n---\ntext", "closes"),
         ("---\nslug: ok\ntitle: x\ncolour: red\n---\ntext", "unknown"),
+        ('---\nslug: ok\ntitle: "x =?UTF-8?Q?=0A?=Bcc: y@evil.example"\n---\ntext', "=?"),
+        ('---\nslug: ok\ntitle: "x\\r\\nBcc: y@evil.example"\n---\ntext', "characters"),
+        ('---\nslug: ok\ntitle: x\ncontroller: "A\\x00B"\n---\ntext', "controller"),
     ],
 )
 def test_a_bad_campaign_file_is_explained(
@@ -101,6 +104,23 @@ def test_organiser_add_prints_a_one_time_link_and_grants_the_role(
     assert "3 days" in out.err
     assert main([*args, "--campaign", "no-such-campaign"]) == 1
     assert main(["organiser", "add", "not-an-address", "--name", "X"]) == 1
+
+
+def test_organiser_add_says_where_the_link_s_address_comes_from(
+    operator_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from a shell without the server's settings, the link would point elsewhere."""
+    args = ["organiser", "add", "claire@collectif-sante.org", "--name", "Claire"]
+    assert main(args) == 0
+    configured = capsys.readouterr()
+    assert "from PETITION_BASE_URL: https://petitions.example.org" in configured.err
+
+    monkeypatch.delenv("PETITION_BASE_URL")
+    monkeypatch.setenv("PETITION_PORT", "8080")
+    assert main(["organiser", "add", "nina@collectif-sante.org", "--name", "Nina"]) == 0
+    unset = capsys.readouterr()
+    assert unset.out.startswith("http://127.0.0.1:8080/organiser/password/")
+    assert "PETITION_BASE_URL is not set" in unset.err and "PETITION_PORT" in unset.err
 
 
 def test_export_from_the_command_line_is_audited(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from petition.settings import Settings
 from tests.support import factories
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
-from tests.support.journey import csrf_of
+from tests.support.journey import csrf_of, make_campaign
 from tests.support.server import LiveServer
 from tests.support.smtp import SmtpSink
 
@@ -106,3 +107,53 @@ async def test_roles_change_and_the_last_owner_stays(
     async with server.client() as ed:
         await login(ed, "ed@collectif-sante.org", PASSWORD)
         assert "Propriétaire" in (await ed.get("/dashboard")).text
+
+
+async def test_an_invitation_to_a_second_campaign_leaves_the_first_link_working(
+    server: LiveServer,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+) -> None:
+    """Two owners invite Nina the same day: whichever mail she opens works; once she has
+    chosen her password, the other link has served its turn."""
+    other = await make_campaign(sessions, clock, slug="lettre-directeurs")
+    for target, email in ((campaign, OWNER), (other, "owner2@collectif-sante.org")):
+        await factories.organiser_with_role(
+            sessions, settings.load_secret_key(), target, Role.OWNER,
+            email=email, name=email.split("@")[0], password_hash=password_hash, now=clock(),
+        )  # fmt: skip
+    for slug, email in (
+        ("mission-sante", OWNER),
+        ("lettre-directeurs", "owner2@collectif-sante.org"),
+    ):
+        async with server.client() as owner:
+            await login(owner, email, PASSWORD)
+            fields = {"name": "Nina", "email": NEWCOMER, "role": "viewer"}
+            assert (await _post(owner, f"/dashboard/c/{slug}/team/add", fields)).status_code == 303
+    first, second = (_password_link(m) for m in await smtp.wait_for(2))
+    async with server.client() as nina:
+        assert (await nina.get(first)).status_code == 200
+        page = await nina.get(second)
+        assert page.status_code == 200
+        form = {
+            "_csrf_token": csrf_of(page),
+            "password": "nina choisit sa phrase",
+            "password_again": "nina choisit sa phrase",
+        }
+        assert (await nina.post(second, data=form)).status_code == 303
+        assert (await nina.get(first)).status_code in (404, 410)
+        assert (await login(nina, NEWCOMER, "nina choisit sa phrase")).status_code == 303
+        dashboard = await nina.get("/dashboard")
+    assert "mission-sante" in dashboard.text and "lettre-directeurs" in dashboard.text
+
+
+def _password_link(mail: EmailMessage) -> str:
+    body = mail.get_body(("plain",))
+    assert body is not None
+    found = re.search(r"(/organiser/password/\S+)", body.get_content())
+    assert found
+    return found.group(1)

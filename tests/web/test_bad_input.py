@@ -128,3 +128,28 @@ async def test_closed_campaign_shows_its_text_but_takes_no_signature(
     assert "mission de contrôle" in closed.text
     assert late.status_code == 410
     await _nothing_stored(sessions, smtp)
+
+
+BEYOND_64_BITS = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/c/{SLUG}/privacy/{BEYOND_64_BITS}",
+        f"/c/{SLUG}/privacy/0",
+        f"/c/{SLUG}/privacy/{2**31}",
+        f"/manage/{'a' * 43}/{BEYOND_64_BITS}/withdraw",
+    ],
+)
+async def test_a_number_no_row_can_have_is_a_bad_request_not_a_server_error(
+    path: str, server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """Anyone could otherwise fill the error log at will."""
+    await make_campaign(sessions, clock)
+    async with server.client() as browser:
+        token = csrf_of(await browser.get(f"/c/{SLUG}"))
+        answer = await browser.request(
+            "POST" if path.endswith("withdraw") else "GET", path, data={"_csrf_token": token}
+        )
+    assert 400 <= answer.status_code < 500, (path, answer.status_code)
