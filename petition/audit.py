@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import audit_details
 from petition.i18n import _
 from petition.models import AuditEntry, Campaign, Organiser
 
@@ -58,11 +60,48 @@ async def record(
     await session.flush()
 
 
-async def latest(session: AsyncSession, campaign: Campaign, limit: int = 100) -> list[AuditEntry]:
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An entry as the log page shows it."""
+
+    created_at: datetime
+    actor: str
+    action: str
+    details: Mapping[str, object]
+    rows: int
+
+    def describe(self, locale: str, tz: str) -> list[str]:
+        """The details as phrases; called by the page, while its catalog is in use."""
+        return audit_details.describe(self.details, locale=locale, tz=tz)
+
+
+async def latest(session: AsyncSession, campaign: Campaign, limit: int = 100) -> list[Line]:
     result = await session.execute(
         select(AuditEntry)
         .where(AuditEntry.campaign_id == campaign.id)
         .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
         .limit(limit)
     )
-    return list(result.scalars())
+    entries = list(result.scalars())
+    names = await _member_names(session, entries)
+    return [
+        Line(entry.created_at, entry.actor, entry.action, _named(entry.details, names), entry.rows)
+        for entry in entries
+    ]
+
+
+async def _member_names(session: AsyncSession, entries: list[AuditEntry]) -> dict[int, str]:
+    """Current names of the organisers whose role changed: those entries store only an id."""
+    ids = {e.details["member_id"] for e in entries if isinstance(e.details.get("member_id"), int)}
+    if not ids:
+        return {}
+    found = await session.execute(select(Organiser.id, Organiser.name).where(Organiser.id.in_(ids)))
+    return dict(found.all())
+
+
+def _named(details: Mapping[str, object], names: Mapping[int, str]) -> Mapping[str, object]:
+    """A role change's member id replaced by their name, while their account exists."""
+    member = details.get("member_id")
+    if not isinstance(member, int) or member not in names:
+        return details  # an account since deleted stays a number
+    return {"member": names[member], **{k: v for k, v in details.items() if k != "member_id"}}

@@ -244,9 +244,10 @@ async def _export_to(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"petition: no campaign {args.slug!r}", file=sys.stderr)
                 return 1
             count = await exports.record(session, campaign, None, args.format, filters, utcnow())
-        header = list(exports.COLUMNS)
+        # For scripts: column names and stored codes, dates in the campaign's zone.
+        layout = exports.for_programs(settings.timezone)
         rows = exports.rows(create_session_factory(read_engine), campaign, filters)
-        chunks = exports.stream(args.format, campaign, rows, header)
+        chunks = exports.stream(args.format, campaign, rows, layout)
         with args.output.open("wb") if args.output else sys.stdout.buffer as out:
             async for chunk in chunks:
                 out.write(chunk)

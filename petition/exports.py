@@ -3,6 +3,14 @@
 Memory stays flat whatever the number of rows: the database cursor is read in slices and each
 format writes as it reads. Cells that a spreadsheet would evaluate are neutralised in CSV; ODS
 cells are typed as text, which spreadsheets never evaluate.
+
+CSV and ODS are read by people, in a spreadsheet: the header and the publication choice come in
+the organiser's language (the words the signers chose from), and dates in the campaign's time
+zone, to the second (`2026-12-01 10:15:42`, which spreadsheets read as a date; real date cells in
+ODS). JSON is read by programs, and its shape stays the same whatever the language: one object
+per signature with the keys of COLUMNS; `publication` is the stored code (`none`, `name`,
+`name_role`, `name_role_org`), which neither a translation nor a reworded form changes;
+`confirmed_at` is ISO 8601 with the campaign's UTC offset, to the second, or null when pending.
 """
 
 from __future__ import annotations
@@ -10,21 +18,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import audit
 from petition.db import SessionFactory
-from petition.models import Campaign, Organiser, Signature, SignatureStatus
-from petition.ods import stream_ods
+from petition.forms import PUBLICATION_LABELS
+from petition.models import Campaign, Organiser, Publication, Signature, SignatureStatus
+from petition.ods import Cell, stream_ods
 
 FORMATS = ("csv", "ods", "json")
 MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Litestar adds "; charset=utf-8" to text/ types
     "ods": "application/vnd.oasis.opendocument.spreadsheet",
     "json": "application/json",
 }
@@ -32,7 +42,35 @@ COLUMNS = ("first_name", "last_name", "role", "organisation", "publication", "co
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SLICE = 1000
 
-Row = tuple[str | int | None, ...]
+# first name, last name, role, organisation, publication code, confirmed at (UTC)
+Row = tuple[str | None, str | None, str | None, str | None, str, datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What the reader of a file is given: its header, publication labels, the dates' zone."""
+
+    header: Sequence[str]
+    publication: Mapping[str, str]  # stored code -> what the cell says
+    tz: ZoneInfo
+    delimiter: str = ","
+
+
+def for_people(
+    translate: Callable[[str], str], header: Sequence[str], tz: str, *, delimiter: str = ","
+) -> Layout:
+    """Header and publication choices in the reader's words; the last column names the zone."""
+    names = [translate(label) for label in header]
+    # Dates (the last column, as in COLUMNS) are the campaign's wall clock, which need not be
+    # the reader's: say whose.
+    names[-1] = f"{names[-1]} ({tz})"
+    labels = {code: translate(label) for code, label in PUBLICATION_LABELS.items()}
+    return Layout(names, labels, ZoneInfo(tz), delimiter)
+
+
+def for_programs(tz: str) -> Layout:
+    """Column names and stored codes, as in JSON: for scripts (the command line)."""
+    return Layout(COLUMNS, {p.value: p.value for p in Publication}, ZoneInfo(tz))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +88,7 @@ class ExportFilter:
         }
 
 
-def neutralise(value: str | int | None) -> str | int | None:
+def neutralise(value: str | None) -> str | None:
     """Prefix a cell a spreadsheet would take for a formula with an apostrophe."""
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
@@ -110,35 +148,51 @@ async def rows(
                 signature.role,
                 signature.organisation,
                 signature.publication.value,
-                signature.confirmed_at.isoformat() if signature.confirmed_at else None,
+                signature.confirmed_at,
             )
 
 
 def stream(
-    fmt: str,
-    campaign: Campaign,
-    source: AsyncIterator[Row],
-    header: Sequence[str],
-    *,
-    delimiter: str = ",",
+    fmt: str, campaign: Campaign, source: AsyncIterator[Row], layout: Layout
 ) -> AsyncIterator[bytes]:
     if fmt == "csv":
-        return _csv(source, header, delimiter)
+        return _csv(source, layout)
     if fmt == "json":
-        return _json(source)
-    return stream_ods(campaign.slug[:31], header, source)
+        return _json(source, layout.tz)
+    return stream_ods(campaign.slug[:31], layout.header, _for_ods(source, layout))
 
 
-async def _csv(
-    source: AsyncIterator[Row], header: Sequence[str], delimiter: str
-) -> AsyncIterator[bytes]:
+def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
+    # The campaign's wall clock, to the second: microseconds mean nothing to a reader.
+    return moment.astimezone(tz).replace(microsecond=0) if moment else None
+
+
+async def _for_ods(source: AsyncIterator[Row], layout: Layout) -> AsyncIterator[list[Cell]]:
+    async for *names, publication, confirmed_at in source:
+        yield [
+            *names,
+            layout.publication.get(publication, publication),
+            _local(confirmed_at, layout.tz),
+        ]
+
+
+async def _csv(source: AsyncIterator[Row], layout: Layout) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=layout.delimiter, lineterminator="\r\n")
     # A byte-order mark: Excel reads UTF-8 only when it sees one; LibreOffice ignores it.
     buffer.write("\ufeff")
-    writer.writerow(header)
-    async for row in source:
-        writer.writerow([neutralise(cell) for cell in row])
+    writer.writerow(layout.header)
+    async for *names, publication, confirmed_at in source:
+        local = _local(confirmed_at, layout.tz)
+        writer.writerow(
+            [
+                *(neutralise(cell) for cell in names),
+                layout.publication.get(publication, publication),
+                # Spreadsheets read this as a date and time; an ISO string with "T" and an
+                # offset stays text there.
+                f"{local:%Y-%m-%d %H:%M:%S}" if local else None,
+            ]
+        )
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -146,10 +200,12 @@ async def _csv(
     yield buffer.getvalue().encode()
 
 
-async def _json(source: AsyncIterator[Row]) -> AsyncIterator[bytes]:
+async def _json(source: AsyncIterator[Row], tz: ZoneInfo) -> AsyncIterator[bytes]:
     chunk = ["["]
     size, separator = 0, ""
-    async for row in source:
+    async for *values, confirmed_at in source:
+        local = _local(confirmed_at, tz)
+        row = [*values, local.isoformat() if local else None]
         item = separator + json.dumps(dict(zip(COLUMNS, row, strict=True)), ensure_ascii=False)
         chunk.append(item)
         size, separator = size + len(item), ",\n"

@@ -14,7 +14,8 @@ readable at a fixed offset by tools that sniff file types. Its size is known and
 been handed out when it is written, so its header is completed in place instead.
 
 Strings are written as typed string cells, which spreadsheet applications never evaluate as
-formulas: unlike CSV, a value such as `=HYPERLINK(...)` needs no neutralising here.
+formulas: unlike CSV, a value such as `=HYPERLINK(...)` needs no neutralising here. Datetimes
+are written as date cells, so that a spreadsheet sorts, filters and computes with them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
-__all__ = ["MEDIA_TYPE", "stream_ods"]
+__all__ = ["MEDIA_TYPE", "Cell", "stream_ods"]
 
 MEDIA_TYPE = "application/vnd.oasis.opendocument.spreadsheet"
 
@@ -39,6 +40,11 @@ CHUNK_SIZE = 64 * 1024
 
 _ODF_VERSION = "1.2"  # 1.2 rather than 1.3: read by every office suite still in use
 _HEADER_STYLE = "ce1"
+_DATE_TIME_STYLE = "ce2"
+_COLUMN_STYLE = "co1"
+# Spreadsheets show ### for a date too wide for its column, and a date and time to the second
+# is wider than their default column (2.26 cm): every column gets room for one.
+_COLUMN_WIDTH = "4cm"
 
 # Characters XML 1.0 forbids even as character references (most C0 controls, lone
 # surrogates, U+FFFE and U+FFFF): a parser rejects the whole file if one slips in.
@@ -61,7 +67,8 @@ _NS = (
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
     'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
     'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
-    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0"'
+    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" '
+    'xmlns:number="urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0"'
 )
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -80,7 +87,20 @@ _STYLES = f'{_XML_DECLARATION}<office:document-styles {_NS} office:version="{_OD
 
 _CONTENT_TAIL = "</table:table></office:spreadsheet></office:body></office:document-content>\n"
 
-Cell = str | int | None
+Cell = str | int | datetime | None
+
+# How date cells read: 2026-12-01 10:15:42, whatever the reader's locale (unambiguous, and
+# what the CSV export writes too); the cell holds the date itself, which a reader may reformat.
+_DATE_TIME_FORMAT = (
+    '<number:date-style style:name="N1">'
+    '<number:year number:style="long"/><number:text>-</number:text>'
+    '<number:month number:style="long"/><number:text>-</number:text>'
+    '<number:day number:style="long"/><number:text> </number:text>'
+    '<number:hours number:style="long"/><number:text>:</number:text>'
+    '<number:minutes number:style="long"/><number:text>:</number:text>'
+    '<number:seconds number:style="long"/>'
+    "</number:date-style>"
+)
 
 # Layout of a ZIP local file header and of the data descriptor that may follow an entry
 # (APPNOTE.TXT 4.3.7 and 4.3.9).
@@ -163,8 +183,10 @@ async def stream_ods(
     """Yield the bytes of an .ods file containing one sheet, row by row.
 
     The sheet holds `header` in bold, then one row per item of `rows`: strings become string
-    cells, ints number cells, None empty cells. Chunks of about `CHUNK_SIZE` bytes are
-    yielded as soon as they are ready; memory use does not grow with the number of rows.
+    cells, ints number cells, datetimes date cells (their wall-clock time, to the second: an ODF
+    date has no time zone, so convert them to the reader's first), None empty cells. Chunks of
+    about `CHUNK_SIZE` bytes are yielded as soon as they are ready; memory use does not grow
+    with the number of rows.
     """
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -220,12 +242,18 @@ def _content_head(sheet_name: str, header: Sequence[str]) -> str:
     return (
         f'{_XML_DECLARATION}<office:document-content {_NS} office:version="{_ODF_VERSION}">'
         "<office:automatic-styles>"
+        f'<style:style style:name="{_COLUMN_STYLE}" style:family="table-column">'
+        f'<style:table-column-properties style:column-width="{_COLUMN_WIDTH}"/></style:style>'
         f'<style:style style:name="{_HEADER_STYLE}" style:family="table-cell">'
         '<style:text-properties fo:font-weight="bold" style:font-weight-asian="bold" '
         'style:font-weight-complex="bold"/></style:style>'
+        f"{_DATE_TIME_FORMAT}"
+        f'<style:style style:name="{_DATE_TIME_STYLE}" style:family="table-cell" '
+        'style:data-style-name="N1"/>'
         "</office:automatic-styles>"
         f'<office:body><office:spreadsheet><table:table table:name="{name}">'
-        f'<table:table-column table:number-columns-repeated="{columns}"/>\n'
+        f'<table:table-column table:style-name="{_COLUMN_STYLE}" '
+        f'table:number-columns-repeated="{columns}"/>\n'
         f"{_row(header, style=_HEADER_STYLE)}"
     )
 
@@ -260,6 +288,14 @@ def _cell(value: Cell, styled: str = "") -> str:
         return (
             f'<table:table-cell{styled} office:value-type="string">'
             f"{_paragraphs(value)}</table:table-cell>"
+        )
+    if isinstance(value, datetime):
+        # Always the date-time style: without it, a spreadsheet shows the day but not the time.
+        shown = f"{value:%Y-%m-%d %H:%M:%S}"
+        return (
+            f'<table:table-cell table:style-name="{_DATE_TIME_STYLE}" office:value-type="date" '
+            f'office:date-value="{value:%Y-%m-%dT%H:%M:%S}"><text:p>{shown}</text:p>'
+            "</table:table-cell>"
         )
     raise TypeError(f"unsupported cell value type: {type(value).__name__}")
 

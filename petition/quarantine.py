@@ -16,24 +16,11 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from petition import audit, counts
-from petition.i18n import _
+from petition import audit, counts, defences
 from petition.models import AbuseSignal, Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 100
-# Rule names (stored) and what organisers read about them (message ids, translated by pages).
-RULES = {
-    "honeypot": _("Filled in the field hidden from people"),
-    "too_fast": _("Sent too soon after the form was shown"),
-    "form_stamp": _("Form not shown by this site, or altered: not recorded"),
-    "form_expired": _("Form sent long after it was shown"),
-    "pow_invalid": _("Proof of work wrong or altered: not recorded"),
-    "pow_expired": _("Proof of work expired"),
-    "pow_replayed": _("Proof of work used twice"),
-    "pow_campaign": _("Proof of work made for another campaign: not recorded"),
-    "burst": _("Too many signatures from one connection in 10 minutes"),
-    "sustained": _("Too many signatures from one connection in 24 hours"),
-}
+RULES = defences.RULES  # what organisers read about each rule
 
 
 def held(campaign: Campaign, rule: str = "") -> list[ColumnElement[bool]]:

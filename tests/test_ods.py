@@ -11,6 +11,7 @@ import struct
 import tracemalloc
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -25,6 +26,7 @@ NS = {
     "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
     "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
     "fo": "urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0",
+    "number": "urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0",
     "manifest": "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0",
 }
 
@@ -171,6 +173,51 @@ async def test_header_row_is_bold() -> None:
     )
 
 
+async def test_datetimes_are_date_cells_showing_the_date_and_time_to_the_second() -> None:
+    moment = datetime(2026, 12, 1, 10, 15, 42, 654321)
+    _name, rows, root = _table(await _ods("S", ["when", "n"], [[moment, 1]]))
+    (table,) = root.iterfind(".//table:table", NS)
+    _header, body = table.iterfind("table:table-row", NS)
+    cell = body.find("table:table-cell", NS)
+    assert cell is not None
+    assert cell.get(f"{{{NS['office']}}}value-type") == "date"
+    assert cell.get(f"{{{NS['office']}}}date-value") == "2026-12-01T10:15:42"
+    assert rows[1] == [("date", None, "2026-12-01 10:15:42"), ("float", "1", "1")]
+    styles = {
+        style.get(f"{{{NS['style']}}}name"): style
+        for style in root.iterfind("office:automatic-styles/*", NS)
+    }
+    style = styles[cell.get(f"{{{NS['table']}}}style-name")]
+    shape = styles[style.get(f"{{{NS['style']}}}data-style-name")]
+    assert shape.tag == f"{{{NS['number']}}}date-style"
+    text = f"{{{NS['number']}}}text"
+    parts = [e.text if e.tag == text else e.tag.rpartition("}")[2] for e in shape]
+    assert parts == ["year", "-", "month", "-", "day", " ", "hours", ":", "minutes", ":", "seconds"]
+    # Two digits each (four for the year): 2026-12-01 09:05:02, not 2026-12-1 9:5:2.
+    assert {e.get(f"{{{NS['number']}}}style") for e in shape if e.tag != text} == {"long"}
+
+
+async def test_an_aware_datetime_is_written_as_its_own_wall_clock_time() -> None:
+    # ODF dates have no zone: the caller converts to the reader's; nothing is shifted here.
+    moment = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    _name, rows, _root = _table(await _ods("S", ["when"], [[moment]]))
+    assert rows[1] == [("date", None, "2026-12-01 23:30:00")]
+
+
+async def test_columns_are_wide_enough_for_a_date_and_time() -> None:
+    # Narrower than about 3.5 cm, spreadsheets show ### instead of "2026-12-01 10:15:42".
+    _name, _rows, root = _table(await _ods("S", ["a", "b"], [[datetime(2026, 12, 1), "x"]]))
+    (column,) = root.iterfind(".//table:table/table:table-column", NS)
+    assert column.get(f"{{{NS['table']}}}number-columns-repeated") == "2"
+    widths = {
+        style.get(f"{{{NS['style']}}}name"): properties.get(f"{{{NS['style']}}}column-width")
+        for style in root.iterfind("office:automatic-styles/style:style", NS)
+        for properties in style.iterfind("style:table-column-properties", NS)
+    }
+    width = widths[column.get(f"{{{NS['table']}}}style-name")]
+    assert width is not None and width.endswith("cm") and float(width[:-2]) >= 3.5
+
+
 @pytest.mark.parametrize(
     ("given", "written"),
     [
@@ -186,7 +233,7 @@ async def test_sheet_name_is_escaped_and_made_acceptable(given: str, written: st
     assert name == written
 
 
-@pytest.mark.parametrize("value", [True, 1.5, b"bytes"])
+@pytest.mark.parametrize("value", [True, 1.5, b"bytes", date(2026, 12, 1)])
 async def test_values_of_other_types_are_refused(value: object) -> None:
     with pytest.raises(TypeError):
         await _ods("S", ["a"], [[value]])

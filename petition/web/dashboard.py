@@ -85,10 +85,16 @@ async def export(
             raise ValidationException
         await exports.record(session, campaign, organiser, fmt, filters, now)
     locale = locale_of(request)
+    # Translated now: the file streams after this handler returns, outside the page's catalog.
     with i18n.using(services.catalogs, locale):
-        header = [i18n.gettext(label) for label in HEADER_LABELS]
+        layout = exports.for_people(
+            i18n.gettext,
+            HEADER_LABELS,
+            services.settings.timezone,
+            delimiter=";" if locale == "fr" else ",",
+        )
     source = exports.rows(services.readers, campaign, filters)
-    body = exports.stream(fmt, campaign, source, header, delimiter=";" if locale == "fr" else ",")
+    body = exports.stream(fmt, campaign, source, layout)
     disposition = f'attachment; filename="{exports.file_name(campaign, fmt, now)}"'
     return Stream(
         body,

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import html
 import io
 import json
+import re
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from petition.db import SessionFactory
 from petition.models import AuditEntry, Campaign, Publication, Role, Signature, SignatureStatus
@@ -57,6 +59,32 @@ async def team(
     await factories.signature(
         sessions, campaign, status=pending, at=clock(), first_name="Pending", last_name="Person"
     )
+
+
+# 09:15:42.654321 UTC on 1 December 2026: 10:15:42 in Paris, where it is winter (UTC+1).
+CONFIRMED_AT = datetime(2026, 12, 1, 9, 15, 42, 654321, tzinfo=UTC)
+ODF = {
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+    "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "number": "urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0",
+}
+
+
+@pytest.fixture
+async def dated(sessions: SessionFactory, campaign: Campaign, team: None) -> None:
+    """A signer who chose to show name, role and organisation, confirmed at a known instant."""
+    zoe = await factories.signature(
+        sessions, campaign, status=SignatureStatus.CONFIRMED, at=CONFIRMED_AT,
+        first_name="Zoé", last_name="Datée",
+    )  # fmt: skip
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Signature)
+            .where(Signature.id == zoe.id)
+            .values(publication=Publication.NAME_ROLE_ORG)
+        )
 
 
 def _code(clock: FakeClock) -> str:
@@ -111,6 +139,113 @@ async def test_ods_and_json_exports_open_and_hold_the_same_rows(
     assert "Lovelace" in texts and "=cmd|' /C calc'!A0" in texts  # a text cell: never evaluated
     people = json.loads(as_json.content)
     assert sorted(p["last_name"] for p in people) == ["Injection", "Lovelace"]
+
+
+@pytest.mark.usefixtures("dated")
+async def test_csv_export_says_publication_choices_in_words_and_dates_in_the_campaigns_zone(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        answer = await _export(browser, format="csv")
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    by_name = {row[1]: row for row in rows[1:]}
+    assert rows[0][4:] == ["Publication", "Confirmée le (Europe/Paris)"]
+    assert by_name["Datée"][4:] == [
+        "Mon nom, ma fonction et mon organisation",
+        "2026-12-01 10:15:42",
+    ]
+    assert by_name["Lovelace"][4] == "Mon nom"
+
+
+@pytest.mark.usefixtures("dated")
+async def test_ods_export_has_date_cells_in_the_campaigns_zone_and_publication_in_words(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        ods = await _export(browser, format="ods")
+    with zipfile.ZipFile(io.BytesIO(ods.content)) as archive:
+        content = ElementTree.fromstring(archive.read("content.xml"))  # noqa: S314  # our own output
+    header, *rows = content.iterfind(".//table:table-row", ODF)
+    assert _texts(header)[4:] == ["Publication", "Confirmée le (Europe/Paris)"]
+    [zoe] = [row for row in rows if "Datée" in _texts(row)]
+    publication, confirmed = zoe.findall("table:table-cell", ODF)[4:]
+    assert _texts(publication) == ["Mon nom, ma fonction et mon organisation"]
+    assert confirmed.get(_name("office", "value-type")) == "date"
+    assert confirmed.get(_name("office", "date-value")) == "2026-12-01T10:15:42"
+    # Shown by the spreadsheet as a date and a time, to the second.
+    style_name = confirmed.get(_name("table", "style-name"))
+    style = content.find(f".//style:style[@style:name='{style_name}']", ODF)
+    assert style is not None
+    data_style = style.get(_name("style", "data-style-name"))
+    shape = content.find(f".//number:date-style[@style:name='{data_style}']", ODF)
+    assert shape is not None
+    fields = [e.tag.rpartition("}")[2] for e in shape if e.tag != _name("number", "text")]
+    assert fields == ["year", "month", "day", "hours", "minutes", "seconds"]
+
+
+@pytest.mark.usefixtures("dated")
+async def test_json_export_keeps_stored_codes_and_iso_dates_with_the_campaigns_offset(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        confirmed = json.loads((await _export(browser, format="json")).content)
+        pending = json.loads((await _export(browser, format="json", status="pending")).content)
+    [zoe] = [p for p in confirmed if p["last_name"] == "Datée"]
+    assert zoe["publication"] == "name_role_org"
+    assert zoe["confirmed_at"] == "2026-12-01T10:15:42+01:00"
+    assert [(p["last_name"], p["confirmed_at"]) for p in pending] == [("Person", None)]
+
+
+@pytest.mark.usefixtures("team")
+async def test_each_format_names_its_media_type_and_charset_once(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        types = {
+            fmt: (await _export(browser, format=fmt)).headers.get_list("content-type")
+            for fmt in ("csv", "ods", "json")
+        }
+    assert types == {
+        "csv": ["text/csv; charset=utf-8"],
+        "ods": ["application/vnd.oasis.opendocument.spreadsheet"],
+        "json": ["application/json"],
+    }
+
+
+@pytest.mark.usefixtures("team")
+async def test_the_audit_log_says_in_french_what_an_export_held(
+    server: LiveServer, clock: FakeClock
+) -> None:
+    async with server.client() as browser:
+        await login(browser, OWNER, PASSWORD, _code(clock))
+        await _export(browser, format="json", since="2026-12-01", until="2026-12-05")
+        page = await browser.get("/dashboard/c/mission-sante")
+    [line] = _audit_lines(page.text)
+    assert line.startswith("a exporté des signatures (")
+    assert re.search(r"Format\s?: JSON, État\s?: Confirmées, ", line)
+    assert "1 déc. 2026" in line and "5 déc. 2026" in line  # the days chosen, "to" included
+    assert "=" not in line and "status" not in line and "confirmed" not in line
+
+
+def _name(prefix: str, local: str) -> str:
+    return f"{{{ODF[prefix]}}}{local}"
+
+
+def _texts(element: ElementTree.Element) -> list[str]:
+    """The text of each cell of a row (or of one cell's paragraphs)."""
+    cells = element.findall("table:table-cell", ODF) or [element]
+    return ["".join(cell.itertext()) for cell in cells]
+
+
+def _audit_lines(page: str) -> list[str]:
+    """What the audit log's "What" column says, line by line, as a reader sees it."""
+    section = page[page.index('id="audit-title"') :]
+    cells = re.findall(r"<tr>\s*<td>.*?</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", section, re.S)
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", cell)).split()) for cell in cells]
 
 
 @pytest.mark.usefixtures("team")
