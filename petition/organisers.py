@@ -156,19 +156,35 @@ async def set_password(
 
 
 @dataclass(frozen=True, slots=True)
-class Credentials:
-    email: str
-    password: str
-    code: str  # the two-factor code; ignored for organisers who have not turned it on
+class Verified:
+    """An organiser whose password matched, with its new hash if the parameters changed."""
+
+    organiser_id: int
+    checked_hash: str
+    new_hash: str | None
 
 
-async def authenticate(
-    session: AsyncSession, passwords: Passwords, *, secret: bytes, given: Credentials, now: datetime
-) -> Organiser | None:
-    """The organiser, when everything matches; the same work is done when the account is unknown."""
-    organiser = await find(session, secret=secret, email=given.email)
+async def verify_password(
+    passwords: Passwords, organiser: Organiser | None, password: str
+) -> Verified | None:
+    """The slow part of a login, with no database session held: the same work is done when
+    the account is unknown, so that the time taken tells nothing."""
     stored = organiser.password_hash if organiser else None
-    if not await passwords.verify(stored, given.password) or organiser is None or stored is None:
+    if not await passwords.verify(stored, password) or organiser is None or stored is None:
+        return None
+    new_hash = await passwords.hash(password) if passwords.needs_rehash(stored) else None
+    return Verified(organiser.id, stored, new_hash)
+
+
+async def sign_in(
+    session: AsyncSession, verified: Verified, code: str, *, secret: bytes, now: datetime
+) -> str | None:
+    """After the password: the second factor, if turned on, then a new session; its cookie.
+
+    None if the code is wrong or used, or if the password changed since it was checked.
+    """
+    organiser = await session.get(Organiser, verified.organiser_id, with_for_update=True)
+    if organiser is None or organiser.password_hash != verified.checked_hash:
         return None
     if organiser.totp_secret is not None:
         try:
@@ -176,13 +192,13 @@ async def authenticate(
         except totp.UnreadableSecret:
             log.warning("organiser %s: two-factor secret unreadable, login refused", organiser.id)
             return None
-        step = totp.verify(shared, given.code, now, organiser.totp_last_step)
+        step = totp.verify(shared, code, now, organiser.totp_last_step)
         if step is None or not await _claim_step(session, organiser, step):
             return None
-    if passwords.needs_rehash(stored):
-        organiser.password_hash = await passwords.hash(given.password)
+    if verified.new_hash is not None:
+        organiser.password_hash = verified.new_hash
     await session.flush()
-    return organiser
+    return await open_session(session, organiser, now)
 
 
 async def open_session(session: AsyncSession, organiser: Organiser, now: datetime) -> str:

@@ -56,16 +56,20 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
     )
     if attempt is None:
         return _login_refused(request, services, "throttled", 429)
-    given = organisers.Credentials(email, password, str(form.get("code", "")))
-    async with services.transaction() as session:
-        organiser = await organisers.authenticate(
-            session, services.passwords, secret=services.secret, given=given, now=services.clock()
-        )
-        cookie = (
-            await organisers.open_session(session, organiser, services.clock())
-            if organiser
-            else None
-        )
+    async with services.reading() as session:
+        found = await organisers.find(session, secret=services.secret, email=email)
+    # Hashing takes a while, and may wait for its turn: no database connection is held meanwhile.
+    verified = await organisers.verify_password(services.passwords, found, password)
+    cookie = None
+    if verified is not None:
+        async with services.transaction() as session:
+            cookie = await organisers.sign_in(
+                session,
+                verified,
+                str(form.get("code", "")),
+                secret=services.secret,
+                now=services.clock(),
+            )
     if cookie is None:
         return _login_refused(request, services, "invalid", 400)
     await services.login_throttle.succeeded(attempt)

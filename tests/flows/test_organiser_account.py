@@ -183,6 +183,31 @@ async def test_with_redis_the_attempts_are_counted_across_server_processes(
     assert statuses == [400, 400, 400, 400, 400, 429]
 
 
+@pytest.mark.usefixtures("campaign")
+async def test_pages_answer_while_logins_wait_for_their_password_checks(
+    server: LiveServer,
+) -> None:
+    """Twenty logins hash one after the other; meanwhile a page needs no hashing and must not
+    wait behind them (nor behind a database connection one of them holds)."""
+    finished: list[str] = []
+    async with server.client() as crowd, server.client() as visitor:
+        token = csrf_of(await crowd.get("/organiser/login"))
+
+        async def guess(n: int) -> None:
+            form = {"_csrf_token": token, "email": f"guess{n}@example.org", "password": "wrong"}
+            assert (await crowd.post("/organiser/login", data=form)).status_code == 400
+            finished.append("login")
+
+        async def look() -> None:
+            await asyncio.sleep(0.05)  # the logins are in the queue first
+            assert (await visitor.get("/healthz")).status_code == 200
+            assert (await visitor.get("/c/mission-sante")).status_code == 200
+            finished.append("pages")
+
+        await asyncio.gather(*(guess(n) for n in range(20)), look())
+    assert finished.index("pages") < 10, finished
+
+
 async def test_guessing_from_one_client_across_accounts_is_throttled(server: LiveServer) -> None:
     async with server.client() as browser:
         for n in range(20):
