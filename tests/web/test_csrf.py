@@ -154,7 +154,7 @@ async def test_a_malformed_token_is_a_refusal_not_an_error(
         await browser.get("/c/mission-sante")  # the cookie
         in_form = await browser.post("/c/mission-sante", data={"_csrf_token": token})
         in_header = await browser.post(
-            "/c/mission-sante", data={}, headers={"X-CSRFToken": token.encode()}
+            "/c/mission-sante", data={}, headers={b"X-CSRFToken": token.encode()}
         )
         as_file = await browser.post(
             "/c/mission-sante", files={"_csrf_token": ("token.txt", token.encode(), "text/plain")}
@@ -171,7 +171,7 @@ async def test_a_malformed_csrf_cookie_is_a_refusal_not_an_error(
         answer = await forger.post(
             "/c/mission-sante",
             data={"_csrf_token": token},
-            headers={"Cookie": b"csrftoken=" + "\u00e9".encode() * 130},
+            headers={b"Cookie": b"csrftoken=" + "\u00e9".encode() * 130},
         )
     assert answer.status_code == 403
 
