@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "csrftoken"
-FIELD = "_csrf_token"
 # Put in a handler's or router's `opt`: no token checked and, above all, no cookie set.
 NO_CSRF_COOKIE = {"exclude_from_csrf": True}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -54,13 +53,14 @@ def config(settings: Settings, secret: bytes) -> CSRFConfig:
 
 def fresh_cookie(settings: Settings, secret: bytes) -> Cookie:
     """A new token for a browser whose privileges just changed (a login)."""
+    same = config(settings, secret)
     return Cookie(
-        key=COOKIE,
-        value=generate_csrf_token(secret.decode()),
-        path="/",
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="lax",
+        key=same.cookie_name,
+        value=generate_csrf_token(same.secret),
+        path=same.cookie_path,
+        httponly=same.cookie_httponly,
+        secure=same.cookie_secure,
+        samesite=same.cookie_samesite,
     )
 
 
