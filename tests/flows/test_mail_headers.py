@@ -81,9 +81,16 @@ async def test_a_title_that_could_write_a_header_is_refused_at_input(
 
 @pytest.mark.parametrize("title", ATTACKS.values(), ids=ATTACKS.keys())
 async def test_no_title_already_stored_can_add_a_header_or_a_recipient(
-    title: str, server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, campaign: Campaign
+    title: str,
+    server: LiveServer,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    settings: Settings,
+    campaign: Campaign,
 ) -> None:
     """A database written before titles were checked: each mail still has only its headers."""
+    if "\x00" in title and settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL cannot store NUL in text: no database there holds such a title")
     async with sessions() as session, session.begin():
         await session.execute(update(Campaign).values(title=title))
     async with server.client() as browser:
