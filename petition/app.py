@@ -64,6 +64,7 @@ from petition.web import (
 )
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
+from petition.web.controls import RefuseControlCharacters
 from petition.web.deps import Services
 from petition.web.head import Site
 from petition.web.headers import security_headers_for
@@ -252,7 +253,7 @@ def create_app(
             ),
         ],
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
-        middleware=[csrf.middleware(settings, secret)],
+        middleware=[RefuseControlCharacters, csrf.middleware(settings, secret)],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),
         lifespan=[lifespan],

@@ -111,6 +111,13 @@ def clean_title(raw: str, limit: int) -> tuple[str, str | None]:
     return value, problem
 
 
+def search_text(raw: object, limit: int) -> str:
+    """What an organiser searches for or matches by: trimmed, NFC, without the characters no
+    stored value has (controls, which some databases cannot even compare), at most `limit`."""
+    value = unicodedata.normalize("NFC", str(raw or ""))
+    return "".join(c for c in value if not _is_forbidden(c)).strip()[:limit]
+
+
 def clean_email(raw: str) -> tuple[str, str | None]:
     value = normalise_email(raw)
     if not value:

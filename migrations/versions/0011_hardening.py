@@ -26,9 +26,6 @@ def upgrade() -> None:
     sa.Column('sent', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('recipient_hash', 'kind', name=op.f('pk_mail_allowances'))
     )
-    with op.batch_alter_table('mail_allowances', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_mail_allowances_day_started_at'), ['day_started_at'], unique=False)
-
     # Today's mails keep counting toward today's caps, each kind on its own.
     outbox = sa.table('outbox', sa.column('recipient_hash', sa.String), sa.column('template', sa.String), sa.column('created_at', sa.DateTime(timezone=True)))
     kind = sa.case(
@@ -61,8 +58,5 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('recipient_hash', sa.String(length=64), nullable=True))
         batch_op.create_index('ix_outbox_recipient_recent', ['recipient_hash', 'created_at'], unique=False)
-
-    with op.batch_alter_table('mail_allowances', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_mail_allowances_day_started_at'))
 
     op.drop_table('mail_allowances')

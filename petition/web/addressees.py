@@ -20,7 +20,7 @@ from petition.mail import Attachment, RenderedMail
 from petition.models import Addressee, Campaign, Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import RowId, locale_of, render, render_body
+from petition.web.pages import RowId, disposition, locale_of, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # a few thousand addressees
@@ -118,7 +118,7 @@ async def pack(
         document,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{slug}-{addressee.id}.pdf"',
+            "Content-Disposition": disposition(f"{slug}-{addressee.id}.pdf"),
         },
     )
 

@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import audit, counts, exports, i18n, moderation, organisers, stats
-from petition.forms import clean_text
+from petition.forms import clean_text, search_text
 from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for, campaign_with_names
 from petition.web.deps import ServicesDep
-from petition.web.pages import MAX_ROW_ID, locale_of, render
+from petition.web.pages import MAX_ROW_ID, disposition, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -95,11 +95,10 @@ async def export(
         )
     source = exports.rows(services.readers, campaign, filters)
     body = exports.stream(fmt, campaign, source, layout)
-    disposition = f'attachment; filename="{exports.file_name(campaign, fmt, now)}"'
     return Stream(
         body,
         media_type=exports.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": disposition},
+        headers={"Content-Disposition": disposition(exports.file_name(campaign, fmt, now))},
     )
 
 
@@ -168,7 +167,7 @@ async def signatures(
 ) -> Response[str]:
     query = request.query_params
     status = _status_or_none(query.get("status"))
-    text = str(query.get("q", ""))[:100]
+    text = search_text(query.get("q"), 100)
     dates = _rule(query, services.settings.timezone) or moderation.Rule()
     async with services.transaction() as session:
         campaign = await campaign_with_names(
@@ -276,9 +275,9 @@ def ticked(form: Any) -> tuple[int, ...]:
 def _rule(values: Any, tz: str) -> moderation.Rule | None:
     try:
         return moderation.Rule(
-            name=str(values.get("name") or "")[:100],
-            organisation=str(values.get("organisation") or "")[:200],
-            email_domain=str(values.get("email_domain") or "")[:253],
+            name=search_text(values.get("name"), 100),
+            organisation=search_text(values.get("organisation"), 200),
+            email_domain=search_text(values.get("email_domain"), 253),
             since=_day(values.get("since"), tz),
             until=_day(values.get("until"), tz, next_day=True),
         )

@@ -13,7 +13,7 @@ from litestar.response import Redirect
 from petition import campaigns, kit, letters
 from petition.forms import clean_text
 from petition.web.deps import ServicesDep
-from petition.web.pages import render, render_body
+from petition.web.pages import disposition, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -55,7 +55,7 @@ async def take_kit(
         )
     text = f"{subject}\n\n{body}\n"
     name = kit.file_name(campaign.kit_title, today, "txt")
-    return _download(text.encode(), "text/plain; charset=utf-8", name)
+    return _download(text.encode(), "text/plain", name)  # Litestar adds the charset
 
 
 def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
@@ -63,5 +63,5 @@ def _download(content: bytes, media_type: str, name: str) -> Response[bytes]:
         content,
         media_type=media_type,
         status_code=200,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": disposition(name)},
     )

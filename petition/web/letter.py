@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from petition import campaigns, letters
 from petition.web.caching import public_cache_control
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import campaign_state, render, render_body
+from petition.web.pages import campaign_state, disposition, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -47,7 +47,7 @@ async def letter_pdf(
         media_type="application/pdf",
         headers={
             "Cache-Control": public_cache_control(services.settings, max_age=60),
-            "Content-Disposition": f'inline; filename="{slug}-{day}.pdf"',
+            "Content-Disposition": disposition(f"{slug}-{day}.pdf", inline=True),
             "Content-Language": locale,
         },
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, TypeAlias
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -82,6 +84,15 @@ def _language_cookie(request: Request[Any, Any, Any], services: Services) -> lis
             )
         )
     return cookies
+
+
+def disposition(name: str, *, inline: bool = False) -> str:
+    """A Content-Disposition for a file called `name`, whatever its letters (RFC 6266): an ASCII
+    name for every client, and the exact one, percent-encoded in UTF-8, for those that read it."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    plain = "".join(c if c.isalnum() or c in "-_." else "-" for c in plain) or "download"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def link_problem(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pypdf
 from sqlalchemy import update
@@ -90,3 +90,31 @@ async def test_a_campaign_without_a_kit_offers_none(
         token = csrf_of(await browser.get(f"/c/{SLUG}"))
         form = {"_csrf_token": token, "first_name": "A", "last_name": "B"}
         assert (await browser.post(f"/c/{SLUG}/kit", data=form)).status_code == 404
+
+
+async def test_a_kit_titled_in_any_script_downloads_under_its_own_name(
+    campaign: Campaign, server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
+) -> None:
+    """A header carries only latin-1: the name goes as ASCII and, exactly, as RFC 6266 says."""
+    title = "Lettre aux élus — 健康データ"
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign.id)
+            .values(kit_title=title, kit_subject="Objet", kit_body=BODY)
+        )
+    async with server.client() as browser:
+        await sign(browser, SLUG, signer())
+        [mail] = await smtp.wait_for(1)
+        page = await browser.get((await press(browser, link(mail, "confirm"))).headers["location"])
+        form = {"_csrf_token": csrf_of(page), "first_name": "Zébulon", "last_name": "Kitname"}
+        text = await browser.post(f"/c/{SLUG}/kit", data={**form, "format": "text"})
+        pdf = await browser.post(f"/c/{SLUG}/kit", data={**form, "format": "pdf"})
+    assert (text.status_code, pdf.status_code) == (200, 200)
+    assert text.headers["content-type"] == "text/plain; charset=utf-8"
+    for answer, extension in ((text, "txt"), (pdf, "pdf")):
+        disposition = answer.headers["content-disposition"]
+        plain = re.search(r'filename="([^"]+)"', disposition)
+        exact = re.search(r"filename\*=UTF-8''(\S+)", disposition)
+        assert plain and plain.group(1).isascii() and plain.group(1).endswith(f".{extension}")
+        assert exact and unquote(exact.group(1)).startswith("lettre-aux-élus---健康データ-")

@@ -153,3 +153,25 @@ async def test_a_number_no_row_can_have_is_a_bad_request_not_a_server_error(
             "POST" if path.endswith("withdraw") else "GET", path, data={"_csrf_token": token}
         )
     assert 400 <= answer.status_code < 500, (path, answer.status_code)
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("/static/%00", 404),
+        ("/static/site.css%00.js", 404),
+        (f"/c/{SLUG}%00", 404),
+        (f"/c/{SLUG}/privacy%0A", 404),
+        (f"/c/{SLUG}?lang=%00", 400),
+        (f"/api/v1/campaigns/{SLUG}/signatories?cursor=%00", 400),
+        (f"/c/{SLUG}/signatories?page=1%0D%0ASet-Cookie:x", 400),
+    ],
+)
+async def test_a_control_character_in_the_address_is_refused_not_an_error(
+    target: str, status: int, server: LiveServer, sessions: SessionFactory, clock: FakeClock
+) -> None:
+    """No page, file, slug or search holds one, and PostgreSQL cannot even compare a NUL."""
+    await make_campaign(sessions, clock)
+    async with server.client() as browser:
+        answer = await browser.get(target)
+    assert answer.status_code == status
