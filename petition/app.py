@@ -64,10 +64,10 @@ from petition.web import (
 )
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
-from petition.web.controls import RefuseControlCharacters
 from petition.web.deps import Services
 from petition.web.head import Site
 from petition.web.headers import security_headers_for
+from petition.web.impossible import RefuseImpossibleAddresses
 from petition.web.pages import link_problem, render
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def create_app(
             ),
         ],
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
-        middleware=[RefuseControlCharacters, csrf.middleware(settings, secret)],
+        middleware=[RefuseImpossibleAddresses, csrf.middleware(settings, secret)],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=_error_pages(services),
         lifespan=[lifespan],

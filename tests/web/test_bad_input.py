@@ -165,12 +165,16 @@ async def test_a_number_no_row_can_have_is_a_bad_request_not_a_server_error(
         (f"/c/{SLUG}?lang=%00", 400),
         (f"/api/v1/campaigns/{SLUG}/signatories?cursor=%00", 400),
         (f"/c/{SLUG}/signatories?page=1%0D%0ASet-Cookie:x", 400),
+        ("/static/" + "0" * 10_000, 404),  # longer than any file name can be
+        ("/c/" + "a" * 300, 404),
+        ("/manage/" + "/".join(["a" * 200] * 8), 404),
     ],
 )
-async def test_a_control_character_in_the_address_is_refused_not_an_error(
+async def test_an_address_no_page_can_have_is_refused_not_an_error(
     target: str, status: int, server: LiveServer, sessions: SessionFactory, clock: FakeClock
 ) -> None:
-    """No page, file, slug or search holds one, and PostgreSQL cannot even compare a NUL."""
+    """No page, file, slug or search holds a control character (PostgreSQL cannot even compare a
+    NUL), and no file name is longer than 255 bytes."""
     await make_campaign(sessions, clock)
     async with server.client() as browser:
         answer = await browser.get(target)
