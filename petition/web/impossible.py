@@ -9,6 +9,7 @@ any handler or file lookup sees it.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
@@ -18,7 +19,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
-_CONTROLS = frozenset(range(0x20)) | {0x7F}
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 # Our longest path is a few hundred bytes; file systems name nothing past 255 bytes.
 MAX_PATH = 1024
 MAX_SEGMENT = 255
@@ -31,16 +32,13 @@ class RefuseImpossibleAddresses:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
             path = scope["path"].encode("utf-8", "surrogateescape")
-            if len(path) > MAX_PATH or _has_control(path) or _has_long_segment(path):
+            if len(path) > MAX_PATH or _CONTROL.search(path) or _has_long_segment(path):
                 raise NotFoundException
-            if _has_control(unquote_to_bytes(scope.get("query_string", b""))):
+            query = scope.get("query_string", b"")
+            if query and _CONTROL.search(unquote_to_bytes(query)):
                 raise ValidationException("control character in the query string")
         await self.app(scope, receive, send)
 
 
-def _has_control(raw: bytes) -> bool:
-    return any(byte in _CONTROLS for byte in raw)
-
-
 def _has_long_segment(path: bytes) -> bool:
-    return any(len(segment) > MAX_SEGMENT for segment in path.split(b"/"))
+    return len(path) > MAX_SEGMENT and any(len(part) > MAX_SEGMENT for part in path.split(b"/"))
