@@ -33,21 +33,21 @@ FORM_STAMP = "form_stamp"
 FORM_EXPIRED = "form_expired"
 FORGED = frozenset({FORM_STAMP, proof.INVALID, proof.OTHER_CAMPAIGN})
 BURST = timedelta(minutes=10)
+SUSTAINED = timedelta(days=1)
 # Rule names (stored with signals and held signatures) and what organisers read about them
 # (message ids, translated by pages).
 RULES = {
     "honeypot": _("Filled in the field hidden from people"),
     "too_fast": _("Sent too soon after the form was shown"),
-    "form_stamp": _("Form not shown by this site, or altered: not recorded"),
-    "form_expired": _("Form sent long after it was shown"),
-    "pow_invalid": _("Proof of work wrong or altered: not recorded"),
-    "pow_expired": _("Proof of work expired"),
-    "pow_replayed": _("Proof of work used twice"),
-    "pow_campaign": _("Proof of work made for another campaign: not recorded"),
+    FORM_STAMP: _("Form not shown by this site, or altered: not recorded"),
+    FORM_EXPIRED: _("Form sent long after it was shown"),
+    proof.INVALID: _("Proof of work wrong or altered: not recorded"),
+    proof.EXPIRED: _("Proof of work expired"),
+    proof.REPLAYED: _("Proof of work used twice"),
+    proof.OTHER_CAMPAIGN: _("Proof of work made for another campaign: not recorded"),
     "burst": _("Too many signatures from one connection in 10 minutes"),
     "sustained": _("Too many signatures from one connection in 24 hours"),
 }
-SUSTAINED = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,15 +113,19 @@ def header_text(value: str) -> str:
     carry a line break, hence a header of its own: a word joiner (U+2060) after `=` keeps it
     plain text, which the library then encodes itself.
     """
-    flat = "".join(" " if unicodedata.category(char) in _BREAKING else char for char in value)
+    flat = "".join(" " if _breaks(char) else char for char in value)
     return " ".join(flat.split()).replace("=?", "=\u2060?")
 
 
 def _address(value: str) -> str:
     """An address header's value, as it is, or ValueError: an address is never rewritten."""
-    if "=?" in value or any(unicodedata.category(char) in _BREAKING for char in value):
+    if "=?" in value or any(_breaks(char) for char in value):
         raise ValueError("an address with line breaks, control characters or an encoded word")
     return value
+
+
+def _breaks(char: str) -> bool:
+    return unicodedata.category(char) in _BREAKING
 
 
 class Connection(Protocol):

@@ -54,6 +54,11 @@ async def take(
     return counted is not None and counted <= cap
 
 
+async def take_for_organiser(session: AsyncSession, recipient_hash: str, now: datetime) -> bool:
+    """The same, for an invitation or a password reset: their own, fixed allowance."""
+    return await take(session, recipient_hash, ORGANISER, ORGANISER_MAILS_PER_DAY, now)
+
+
 async def forget_ended(session: AsyncSession, now: datetime) -> int:
     """Delete the allowances whose day is over (they hold keyed address hashes)."""
     return db.rowcount(

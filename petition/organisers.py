@@ -88,11 +88,7 @@ async def password_link(
     """A new one-time token to choose a password; earlier unused ones stop working, unless
     `void_earlier` is False (invitations: each campaign's invitation link works)."""
     if void_earlier:
-        await session.execute(
-            delete(OrganiserToken).where(
-                OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
-            )
-        )
+        await _void_unused_links(session, organiser)
     token = tokens.new_token()
     session.add(
         OrganiserToken(
@@ -105,6 +101,14 @@ async def password_link(
     )
     await session.flush()
     return token
+
+
+async def _void_unused_links(session: AsyncSession, organiser: Organiser) -> None:
+    await session.execute(
+        delete(OrganiserToken).where(
+            OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
+        )
+    )
 
 
 async def check_password_link(session: AsyncSession, token: str, now: datetime) -> Organiser:
@@ -143,11 +147,7 @@ async def set_password(
     organiser.password_hash = await passwords.hash(password)
     organiser.password_changed_at = now
     # The other links (another campaign's invitation, an earlier reset) have served their turn.
-    await session.execute(
-        delete(OrganiserToken).where(
-            OrganiserToken.organiser_id == organiser.id, OrganiserToken.used_at.is_(None)
-        )
-    )
+    await _void_unused_links(session, organiser)
     await session.execute(
         delete(OrganiserSession).where(OrganiserSession.organiser_id == organiser.id)
     )

@@ -43,9 +43,9 @@ def hashing_workers() -> int:
 class Passwords:
     """argon2-cffi's defaults (RFC 9106 low-memory: t=3, 64 MiB, p=4) exceed OWASP's minimum."""
 
-    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 0) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
-        self.workers = workers or hashing_workers()
+        self.workers = hashing_workers()
         self._pool = ThreadPoolExecutor(
             max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority
         )

@@ -158,9 +158,7 @@ async def _queue_reset_mail(
     organiser = await organisers.find(session, secret=services.secret, email=email)
     if organiser is None:
         return
-    if not await mailcap.take(
-        session, organiser.email_hash, mailcap.ORGANISER, mailcap.ORGANISER_MAILS_PER_DAY, now
-    ):
+    if not await mailcap.take_for_organiser(session, organiser.email_hash, now):
         return
     valid_for = timedelta(minutes=services.settings.password_reset_minutes)
     token = await organisers.password_link(session, organiser, now=now, valid_for=valid_for)

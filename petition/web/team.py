@@ -95,9 +95,7 @@ async def _invite(
     A link of an earlier invitation (another campaign's) stays valid: either one will do.
     """
     now = services.clock()
-    if not await mailcap.take(
-        session, member.email_hash, mailcap.ORGANISER, mailcap.ORGANISER_MAILS_PER_DAY, now
-    ):
+    if not await mailcap.take_for_organiser(session, member.email_hash, now):
         return
     days = services.settings.invitation_days
     token = await organisers.password_link(
