@@ -118,6 +118,8 @@ def targets() -> list[Target]:
         Target("campaign API 304", "petition", API, (("If-None-Match", ""),), 304),
         Target("campaigns list API", "petition", "/api/v1/campaigns"),
         Target("badge.svg", "petition", f"/c/{st.SLUG}/badge.svg"),
+        # The page a visitor opens: the form, its token and stamp, the count, the text.
+        Target("campaign page", "petition", st.CAMPAIGN_PATH),
     ]
 
 
