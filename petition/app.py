@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
@@ -24,13 +23,12 @@ from litestar.types import ExceptionHandlersMap
 from petition import (
     db,
     i18n,
+    jobs,
     logs,
     mail,
     organisers,
     privacy,
     published,
-    reconcile,
-    retention,
     stopping,
     templating,
     tokens,
@@ -69,10 +67,10 @@ from petition.web.head import Site
 from petition.web.headers import security_headers_for
 from petition.web.impossible import RefuseImpossibleAddresses
 from petition.web.pages import link_problem, render
+from petition.writer import Writer
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SHUTDOWN_GRACE = 10.0  # seconds the mail sender may take to finish its batch at shutdown
 
 
 def create_app(
@@ -80,52 +78,49 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> Litestar:
+    """The web application: the services, the routes, and the jobs this process runs."""
+    services = build_services(settings, clock)
+    return Site(
+        route_handlers=routes(),
+        dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
+        middleware=[RefuseImpossibleAddresses, csrf.middleware(settings, services.secret)],
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers=_error_pages(services),
+        lifespan=[functools.partial(_web_lifespan, services)],
+        openapi_config=_openapi(),
+        before_send=[security_headers_for(https=settings.https)],
+    )
+
+
+def build_services(settings: Settings, clock: Callable[[], datetime]) -> Services:
+    """Engines, writer, mail sender, live counts and defences: shared by web and worker."""
     logs.install_filters()
-    engine = db.create_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    engine = db.create_engine(url)
+    read_engine = db.create_read_engine(url)
     sessions = db.create_session_factory(engine)
-    read_engine = db.create_read_engine(settings.resolved_database_url)
+    readers = db.create_session_factory(read_engine)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
-    readers = db.create_session_factory(read_engine)
-    sender = Sender(
-        sessions,
-        mail.backend_for(settings),
-        sender_address=settings.mail_from,
-        clock=clock,
-        after_erasure=scrub,
-        poll_interval=settings.outbox_poll_interval,
-        retry_base=settings.mail_retry_base,
-        retry_max=settings.mail_retry_max,
-    )
+    mails, catalogs = templating.mail_environment(), i18n.load_catalogs()
     bus = bus_for(settings)
-    # SQLite: short reads on connections of their own, never queueing behind the one writer;
-    # PostgreSQL: the pool, so that a crowd never opens a connection per request.
-    short_reads = readers if db.is_sqlite(settings.resolved_database_url) else sessions
-    hub = Hub(
-        short_reads,
-        bus,
-        clock,
-        HubTiming(interval=settings.live_interval, resync=settings.live_resync),
-    )
-    # One site, one namespace in a shared Redis: derived from its secret and its database.
-    namespace = hashlib.sha256(secret + settings.resolved_database_url.encode()).hexdigest()[:12]
-    counter: Counter = (
-        RedisCounter(settings.redis_url, clock, namespace)
-        if settings.redis_url
-        else MemoryCounter(clock)
-    )
+    counter = _counter(settings, secret, clock)
     client_keys = ClientKeys(counter, clock)
-    services = Services(
+    cached = settings.breakdown_seconds
+    return Services(
         settings=settings,
+        engine=engine,
+        read_engine=read_engine,
         sessions=sessions,
+        writer=Writer(sessions, bus, lanes=settings.resolved_write_lanes),
         readers=readers,
-        short_reads=short_reads,
+        short_reads=readers,
         pages=templating.page_environment(),
-        mails=templating.mail_environment(),
-        catalogs=i18n.load_catalogs(),
+        mails=mails,
+        catalogs=catalogs,
         secret=secret,
         clock=clock,
-        sender=sender,
+        sender=_sender(settings, sessions, clock, scrub),
         scrub=scrub,
         passwords=Passwords(),
         login_throttle=LoginThrottle(
@@ -135,139 +130,174 @@ def create_app(
             per_client=settings.login_attempts_per_client,
         ),
         bus=bus,
-        hub=hub,
-        breakdowns=Cache(short_reads, settings.breakdown_seconds, published.breakdown),
-        letters=Cache(short_reads, settings.breakdown_seconds, published.letter),
-        documents=Memo(settings.breakdown_seconds),
+        hub=Hub(readers, bus, clock, HubTiming(settings.live_interval, settings.live_resync)),
+        breakdowns=Cache(readers, cached, published.breakdown),
+        letters=Cache(readers, cached, published.letter),
+        documents=Memo(cached),
         defences=Defences(settings, secret, counter, client_keys),
         pow_widget=(STATIC_DIR / "vendor" / "altcha" / "altcha.min.js").exists(),
+        closers=(counter.close,) if isinstance(counter, RedisCounter) else (),
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        async with services.transaction() as session:
-            await privacy.refresh_all(session, settings, clock())
-            sealed = await organisers.seal_clear_totp_secrets(session, secret)
-        if sealed:
-            log.info("two-factor secrets stored in clear by an earlier version: %d sealed", sealed)
-        task = asyncio.create_task(sender.run()) if settings.run_mail_sender else None
-        await hub.start()
-        chores = [
-            asyncio.create_task(_every(minutes * 60, job))
-            for minutes, job in (
-                (settings.counts_check_minutes, functools.partial(_check_counts, services)),
-                (settings.purge_minutes, functools.partial(_purge, services)),
-            )
-            if minutes > 0
-        ]
+
+def _counter(settings: Settings, secret: bytes, clock: Callable[[], datetime]) -> Counter:
+    """Limits shared by the processes of one site: in Redis when there is one."""
+    if not settings.redis_url:
+        return MemoryCounter(clock)
+    # One site, one namespace in a shared Redis: derived from its secret and its database.
+    namespace = hashlib.sha256(secret + settings.resolved_database_url.encode()).hexdigest()[:12]
+    return RedisCounter(settings.redis_url, clock, namespace)
+
+
+def _sender(
+    settings: Settings,
+    sessions: db.SessionFactory,
+    clock: Callable[[], datetime],
+    scrub: Callable[[], Awaitable[None]],
+) -> Sender:
+    return Sender(
+        sessions,
+        mail.backend_for(settings),
+        sender_address=settings.mail_from,
+        clock=clock,
+        after_erasure=scrub,
+        poll_interval=settings.outbox_poll_interval,
+        retry_base=settings.mail_retry_base,
+        retry_max=settings.mail_retry_max,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services, *, send_mail: bool) -> AsyncIterator[None]:
+    """Everything a process of this site keeps going while it serves or works."""
+    await _bring_up_to_date(services)
+    await services.writer.start()
+    try:
+        async with jobs.running(services, send_mail=send_mail):
+            yield
+    finally:
+        await services.writer.stop()
+        await services.close()
+
+
+async def _bring_up_to_date(services: Services) -> None:
+    """Privacy notices that the settings changed, secrets an earlier version left in clear."""
+    async with services.transaction() as session:
+        await privacy.refresh_all(session, services.settings, services.clock())
+        sealed = await organisers.seal_clear_totp_secrets(session, services.secret)
+    if sealed:
+        log.info("two-factor secrets stored in clear by an earlier version: %d sealed", sealed)
+
+
+@contextlib.asynccontextmanager
+async def _web_lifespan(services: Services, _app: Litestar) -> AsyncIterator[None]:
+    async with running(services, send_mail=services.settings.run_mail_sender):
+        await services.hub.start()
         try:
-            with stopping.on_exit_signal(hub.end_streams):
+            with stopping.on_exit_signal(services.hub.end_streams):
                 yield
         finally:
-            for chore in chores:
-                chore.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await chore
-            if isinstance(counter, RedisCounter):
-                await counter.close()
-            await hub.stop()
-            if task is not None:
-                await _stop(sender, task)
-            services.passwords.close()
-            await engine.dispose()
-            await read_engine.dispose()
+            await services.hub.stop()
 
-    return Site(
-        route_handlers=[
-            public.index,
-            public.campaign_page,
-            public.sign,
-            public.check_inbox,
-            public.confirm_page,
-            public.confirm,
-            public.confirmed,
-            public.withdraw_page,
-            public.withdraw,
-            public.change_publication,
-            public.withdrawn,
-            manage.request_page,
-            manage.request_link,
-            manage.link_sent,
-            manage.own_page,
-            manage.change_publication,
-            manage.withdraw,
-            manage.mail_data,
-            kit.take_kit,
-            _cookie_free(
-                public.health,
-                public.challenge,
-                privacy_pages.notice_page,
-                privacy_pages.notice_version,
-                signatories.signatories_page,
-                embeds.widget,
-                embeds.badge,
-                letter.letter_page,
-                letter.letter_pdf,
-                api.router(),
-            ),
-            _private(
-                organiser.login_page,
-                organiser.login,
-                organiser.logout,
-                organiser.password_page,
-                organiser.choose_password,
-                organiser.reset_page,
-                organiser.request_reset,
-                organiser.two_factor_page,
-                organiser.enable_two_factor,
-                campaign_edit.new_page,
-                campaign_edit.create,
-                campaign_edit.edit_page,
-                campaign_edit.edit,
-                dashboard.home,
-                dashboard.campaign_page,
-                dashboard.export,
-                dashboard.signatures,
-                dashboard.act_on_signatures,
-                dashboard.rule_preview,
-                dashboard.apply_rule,
-                campaign_edit.open_or_close,
-                team.add_member,
-                team.change_member,
-                affiliations.affiliations_page,
-                affiliations.change_affiliations,
-                addressees.addressees_page,
-                addressees.import_addressees,
-                addressees.pack,
-                addressees.send_letters,
-                quarantine.held_page,
-                quarantine.act_on_held,
-            ),
-            create_static_files_router(
-                path="/static",
-                directories=[STATIC_DIR],
-                name="static",
-                cache_control=None,
-                include_in_schema=False,
-                opt=csrf.NO_CSRF_COOKIE,
-            ),
-        ],
-        dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
-        middleware=[RefuseImpossibleAddresses, csrf.middleware(settings, secret)],
-        request_max_body_size=settings.max_body_bytes,
-        exception_handlers=_error_pages(services),
-        lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="petition",
-            version="1",
-            description="Public pages and the public JSON API of this petition server.",
-            # The schema only (no viewer fetched from a CDN), as cacheable as the API it describes.
-            openapi_router=Router(
-                path="/api/v1", route_handlers=[], include_in_schema=False, opt=csrf.NO_CSRF_COOKIE
-            ),
-            render_plugins=[JsonRenderPlugin()],
+
+def routes() -> list[Any]:
+    """Every route of the site, by audience."""
+    return [
+        *_signers(),
+        _cookie_free(
+            public.health,
+            public.challenge,
+            privacy_pages.notice_page,
+            privacy_pages.notice_version,
+            signatories.signatories_page,
+            embeds.widget,
+            embeds.badge,
+            letter.letter_page,
+            letter.letter_pdf,
+            api.router(),
         ),
-        before_send=[security_headers_for(https=settings.https)],
+        _private(*_organisers()),
+        create_static_files_router(
+            path="/static",
+            directories=[STATIC_DIR],
+            name="static",
+            cache_control=None,
+            include_in_schema=False,
+            opt=csrf.NO_CSRF_COOKIE,
+        ),
+    ]
+
+
+def _signers() -> list[Any]:
+    return [
+        public.index,
+        public.campaign_page,
+        public.sign,
+        public.check_inbox,
+        public.confirm_page,
+        public.confirm,
+        public.confirmed,
+        public.withdraw_page,
+        public.withdraw,
+        public.change_publication,
+        public.withdrawn,
+        manage.request_page,
+        manage.request_link,
+        manage.link_sent,
+        manage.own_page,
+        manage.change_publication,
+        manage.withdraw,
+        manage.mail_data,
+        kit.take_kit,
+    ]
+
+
+def _organisers() -> list[Any]:
+    return [
+        organiser.login_page,
+        organiser.login,
+        organiser.logout,
+        organiser.password_page,
+        organiser.choose_password,
+        organiser.reset_page,
+        organiser.request_reset,
+        organiser.two_factor_page,
+        organiser.enable_two_factor,
+        campaign_edit.new_page,
+        campaign_edit.create,
+        campaign_edit.edit_page,
+        campaign_edit.edit,
+        dashboard.home,
+        dashboard.campaign_page,
+        dashboard.export,
+        dashboard.signatures,
+        dashboard.act_on_signatures,
+        dashboard.rule_preview,
+        dashboard.apply_rule,
+        campaign_edit.open_or_close,
+        team.add_member,
+        team.change_member,
+        affiliations.affiliations_page,
+        affiliations.change_affiliations,
+        addressees.addressees_page,
+        addressees.import_addressees,
+        addressees.pack,
+        addressees.send_letters,
+        quarantine.held_page,
+        quarantine.act_on_held,
+    ]
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="petition",
+        version="1",
+        description="Public pages and the public JSON API of this petition server.",
+        # The schema only (no viewer fetched from a CDN), as cacheable as the API it describes.
+        openapi_router=Router(
+            path="/api/v1", route_handlers=[], include_in_schema=False, opt=csrf.NO_CSRF_COOKIE
+        ),
+        render_plugins=[JsonRenderPlugin()],
     )
 
 
@@ -279,50 +309,6 @@ def _cookie_free(*handlers: Any) -> Router:
 def _private(*handlers: Any) -> Router:
     """Organisers' routes: left out of the public API description."""
     return Router(path="/", route_handlers=list(handlers), include_in_schema=False)
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
-    """Run a chore on a schedule; a failure is logged and the next run comes as planned."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:
-            log.exception("scheduled %s failed", getattr(job, "func", job).__name__)
-
-
-async def _purge(services: Services) -> None:
-    """Delete what the retention periods say must go (see petition.retention)."""
-    policy = retention.Policy.from_settings(services.settings)
-    async with services.transaction() as session:
-        report = await retention.purge(session, services.clock(), policy)
-    if report.total:
-        await services.scrub()
-        log.info("retention purge: %s", ", ".join(f"{k} {n}" for k, n in report.items() if n))
-
-
-async def _check_counts(services: Services) -> None:
-    """Compare counters with signatures, repair and report any drift."""
-    async with services.transaction() as session:
-        drifts = await reconcile.check(session, fix=True)
-    for drift in drifts:
-        log.warning(
-            "counter of %s was %d, %d signatures are confirmed: repaired",
-            drift.slug,
-            drift.counted,
-            drift.actual,
-        )
-
-
-async def _stop(sender: Sender, task: asyncio.Task[None]) -> None:
-    """Let the batch being handed over finish (a cancelled send would wait for its lease)."""
-    sender.stop()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), timeout=SHUTDOWN_GRACE)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _error_pages(services: Services) -> ExceptionHandlersMap:

@@ -84,7 +84,12 @@ class Settings:
     """Seconds between two looks at the outbox when nothing woke the sender up."""
 
     run_mail_sender: bool = True
-    """Whether this server process drains the outbox (several processes may, safely)."""
+    """Whether this server process drains the outbox (several processes may, safely).
+    Turn it off in web processes when `petition worker` runs beside them."""
+
+    write_lanes: int = 0
+    """Write batches committed at the same time by one process (group commit). 0 chooses:
+    1 on SQLite (it has one writer), 4 on PostgreSQL."""
 
     token_ttl_days: int = 7
     """Days a confirmation link stays valid."""
@@ -237,7 +242,15 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def resolved_write_lanes(self) -> int:
+        if self.write_lanes:
+            return self.write_lanes
+        return 1 if self.resolved_database_url.startswith("sqlite") else 4
+
     def validate(self) -> None:
+        if self.write_lanes < 0:
+            raise SettingsError("PETITION_WRITE_LANES must be 0 (automatic) or more")
         if self.smtp_tls not in get_args(SmtpTls):
             raise SettingsError(f"PETITION_SMTP_TLS must be one of {get_args(SmtpTls)}")
         if self.secret_key and (

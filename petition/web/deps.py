@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from babel.support import NullTranslations
 from jinja2 import Environment
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from petition import changes, mail, published
+from petition import mail, published, writer
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.defences import Defences
@@ -25,12 +25,18 @@ from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.signing import Links, SigningContext
 from petition.throttle import LoginThrottle
+from petition.writer import Work, Writer
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
+    engine: AsyncEngine  # the writer's (on SQLite: its one connection)
+    read_engine: AsyncEngine  # read-only connections: page views never wait for a writer
     sessions: SessionFactory
+    writer: Writer  # group commit of the public write paths (signing, confirming...)
     readers: SessionFactory  # long reads (exports): never hold up signing
     # Short public reads: SQLite's read-only connections (never behind the one writer),
     # PostgreSQL's pool (a crowd must not open a connection per request).
@@ -52,28 +58,34 @@ class Services:
     documents: Memo[tuple[str, int, str], bytes]  # rendered PDFs
     defences: Defences
     pow_widget: bool  # whether the proof-of-work widget was built (needs npm at setup)
+    # Released when the process stops (beside the engines and the writer).
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One request, one transaction: committed before the response leaves, or rolled back.
 
-        Campaigns whose counts or details it changed are announced on the change bus, inside
-        the transaction (PostgreSQL NOTIFY) or once it has committed (memory, Redis).
+        For the organisers' pages; the public write paths go through `write`, in batches.
         """
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
-                changed = changes.take(session)
-                if changed:
-                    await self.bus.in_transaction(session, changed)
-            if changed:
-                await self.bus.after_commit(changed)
+        async with writer.transaction(self.sessions, self.bus) as session:
+            yield session
+
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` in the next group commit; its result once it is on disk."""
+        return await self.writer.run(work)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A read transaction for public lists, which never holds up signing."""
+        """A read-only transaction, which never holds up signing nor waits for it."""
         async with self.short_reads() as session, session.begin():
             yield session
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+        self.passwords.close()
+        await self.engine.dispose()
+        await self.read_engine.dispose()
 
     @property
     def session_cookie(self) -> str:

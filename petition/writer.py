@@ -1,0 +1,154 @@
+"""Group commit: the write work of requests that arrive together, committed together.
+
+A commit costs an fsync (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`), and
+on SQLite one connection writes at a time. One transaction per request makes every signer of a
+viral campaign wait for every fsync before theirs. Instead, requests hand their write work to
+the writer, which runs whatever has queued up meanwhile in one transaction — each piece of work
+in a savepoint of its own, so that one bad request fails alone — commits once, and only then
+answers each request. Nothing is answered as done before it is on disk.
+
+A piece of work may run twice: if the batch's commit fails (a deadlock between two PostgreSQL
+lanes, a full disk), each piece that had succeeded is run again alone, in its own transaction.
+Work must therefore keep its effects inside the session it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from petition import changes
+from petition.bus import Bus
+from petition.db import SessionFactory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+
+MAX_BATCH = 128  # pieces of work per transaction: bounds the time a batch holds the writer
+
+
+@contextlib.asynccontextmanager
+async def transaction(sessions: SessionFactory, bus: Bus) -> AsyncIterator[AsyncSession]:
+    """One transaction, committed on leaving, rolled back on error.
+
+    Campaigns whose counts or details it changed are announced on the change bus, inside the
+    transaction (PostgreSQL NOTIFY) or once it has committed (memory, Redis).
+    """
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+            changed = changes.take(session)
+            if changed:
+                await bus.in_transaction(session, changed)
+        if changed:
+            await bus.after_commit(changed)
+
+
+@dataclass(slots=True)
+class _Item(Generic[T]):
+    work: Work[T]
+    answer: asyncio.Future[T] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Writer:
+    """Runs write work in batches, `lanes` batches at a time (one on SQLite: one writer)."""
+
+    def __init__(self, sessions: SessionFactory, bus: Bus, *, lanes: int = 1) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._lanes = lanes
+        self._queue: asyncio.Queue[_Item[Any]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._lane()) for _ in range(self._lanes)]
+
+    async def stop(self) -> None:
+        """Finish what was handed over, then stop."""
+        await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def run(self, work: Work[T]) -> T:
+        """Run `work` in the next batch; return its result once the batch has committed."""
+        if not self._tasks:  # not started (a command-line tool, a test of one function)
+            async with transaction(self._sessions, self._bus) as session:
+                return await work(session)
+        item: _Item[T] = _Item(work)
+        # Read its outcome even if nobody awaits it any more, so none is reported as lost.
+        item.answer.add_done_callback(lambda answer: answer.cancelled() or answer.exception())
+        self._queue.put_nowait(item)
+        # The request may be abandoned (the client went away): its work still runs or not,
+        # as a whole, but nobody waits for it.
+        return await asyncio.shield(item.answer)
+
+    async def _lane(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # never let the writer die: answer the batch with it
+                log.exception("write batch failed")
+                _fail(batch, exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Item[Any]]) -> None:
+        done: list[tuple[_Item[Any], Any]] = []
+        try:
+            async with transaction(self._sessions, self._bus) as session:
+                for item in batch:
+                    try:
+                        async with session.begin_nested():
+                            result = await item.work(session)
+                    except Exception as exc:  # rolled back to its savepoint: nothing of it stays
+                        _answer(item, exc=exc)
+                    else:
+                        done.append((item, result))
+        except Exception:
+            if len(done) <= 1 and len(batch) == 1:
+                raise
+            log.warning("a batch of %d could not commit; each is tried alone", len(done))
+            for item, _ in done:
+                await self._alone(item)
+            return
+        for item, result in done:
+            _answer(item, result=result)
+
+    async def _alone(self, item: _Item[Any]) -> None:
+        try:
+            async with transaction(self._sessions, self._bus) as session:
+                result = await item.work(session)
+        except Exception as exc:
+            _answer(item, exc=exc)
+        else:
+            _answer(item, result=result)
+
+
+def _answer(item: _Item[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
+    if item.answer.done():
+        return
+    if exc is not None:
+        item.answer.set_exception(exc)
+    else:
+        item.answer.set_result(result)
+
+
+def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:
+    for item in batch:
+        _answer(item, exc=exc)
