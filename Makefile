@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WIDGET_SRC := ops/altcha/node_modules/altcha
 WIDGET := petition/static/vendor/altcha/altcha.min.js
 
-.PHONY: run test setup widget browser-tools lint typecheck pytest messages bench clean
+.PHONY: run test setup widget browser-tools lint typecheck pytest messages bench bench-signing clean
 
 run: setup
 	$(BIN)/petition db upgrade
@@ -68,7 +68,14 @@ messages: setup
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --sort-output --project petition -o petition/locale/messages.pot .
 	$(BIN)/pybabel update -i petition/locale/messages.pot -d petition/locale --no-fuzzy-matching --ignore-obsolete
 
+# Petition's hot paths beside their ceilings, in one run (bench/README.md, "Side by side"):
+# SQLite and the default server; e.g. BENCH_ARGS="--server both", or "--both --database-url
+# postgresql://postgres@127.0.0.1:5432/bench" (that database is wiped).
 bench: setup
+	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
+
+# End to end signing with mail delivery, from Python clients (bench/sign_throughput.py).
+bench-signing: setup
 	$(BIN)/python bench/sign_throughput.py
 
 clean:

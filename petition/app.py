@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.openapi.config import OpenAPIConfig
@@ -89,6 +90,7 @@ def create_app(
         lifespan=[functools.partial(_web_lifespan, services)],
         openapi_config=_openapi(),
         before_send=[security_headers_for(https=settings.https)],
+        state=State({"services": services}),  # for tools that look inside (tests, benches)
     )
 
 
@@ -107,12 +109,13 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     counter = _counter(settings, secret, clock)
     client_keys = ClientKeys(counter, clock)
     cached = settings.breakdown_seconds
+    hub = Hub(readers, bus, clock, HubTiming(settings.live_interval, settings.live_resync))
     return Services(
         settings=settings,
         engine=engine,
         read_engine=read_engine,
         sessions=sessions,
-        writer=Writer(sessions, bus, lanes=settings.resolved_write_lanes),
+        writer=Writer(sessions, bus, lanes=settings.resolved_write_lanes, counted=hub.counted),
         readers=readers,
         short_reads=readers,
         pages=templating.page_environment(),
@@ -120,7 +123,9 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         catalogs=catalogs,
         secret=secret,
         clock=clock,
-        sender=_sender(settings, sessions, clock, scrub),
+        sender=_sender(
+            settings, sessions, clock, scrub, functools.partial(mail.render, mails, catalogs)
+        ),
         scrub=scrub,
         passwords=Passwords(),
         login_throttle=LoginThrottle(
@@ -130,7 +135,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
             per_client=settings.login_attempts_per_client,
         ),
         bus=bus,
-        hub=Hub(readers, bus, clock, HubTiming(settings.live_interval, settings.live_resync)),
+        hub=hub,
         breakdowns=Cache(readers, cached, published.breakdown),
         letters=Cache(readers, cached, published.letter),
         documents=Memo(cached),
@@ -154,12 +159,20 @@ def _sender(
     sessions: db.SessionFactory,
     clock: Callable[[], datetime],
     scrub: Callable[[], Awaitable[None]],
+    render: Callable[[str, str, dict[str, object]], mail.RenderedMail],
 ) -> Sender:
+    """The outbox's sender; it renders the mail queued unrendered as Services.render_mail does."""
+    zone = settings.timezone
+
+    def render_mail(name: str, locale: str, context: dict[str, object]) -> mail.RenderedMail:
+        return render(name, locale, {**context, "tz": zone})
+
     return Sender(
         sessions,
         mail.backend_for(settings),
         sender_address=settings.mail_from,
         clock=clock,
+        render=render_mail,
         after_erasure=scrub,
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.mail_retry_base,

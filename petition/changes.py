@@ -10,11 +10,23 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _KEY = "petition.changed_campaigns"
+_COUNTED = "petition.counted"
 
 
 def record(session: AsyncSession, campaign_id: int) -> None:
     session.info.setdefault(_KEY, set()).add(campaign_id)
 
 
+def count(session: AsyncSession, campaign_id: int, delta: int) -> None:
+    """A campaign's count moved by `delta`: this process's own pages may show it at once."""
+    record(session, campaign_id)
+    counted = session.info.setdefault(_COUNTED, {})
+    counted[campaign_id] = counted.get(campaign_id, 0) + delta
+
+
 def take(session: AsyncSession) -> frozenset[int]:
     return frozenset(session.info.pop(_KEY, ()))
+
+
+def take_counted(session: AsyncSession) -> dict[int, int]:
+    return dict(session.info.pop(_COUNTED, {}))

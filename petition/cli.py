@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the site (PETITION_HOST, PETITION_PORT)")
     serve.set_defaults(handler=_serve)
+    commands.add_parser(
+        "worker", help="send mail and run the scheduled jobs apart from the web processes"
+    ).set_defaults(handler=_worker)
 
     db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
     db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=_db_upgrade)
@@ -107,16 +110,41 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    import uvicorn
-
     try:
         settings.load_secret_key()  # made here, once, before the workers start
     except (SettingsError, OSError) as exc:
         print(f"petition: {exc}", file=sys.stderr)
         return 2
+    app = "petition.app:create_app_from_env"
+    if settings.server == "granian":
+        from granian.constants import HTTPModes, Interfaces
+        from granian.server import Server
+
+        # No access log (paths carry secret tokens) and no proxy header believed: the app
+        # alone judges them. But granian adds `Server: granian` to every answer, and nothing
+        # turns it off (emmett-framework/granian#594): the reverse proxy must drop it. Its
+        # `asgi` interface runs the lifespan in each worker, where petition.stopping ends live
+        # streams on SIGTERM; it then waits for the responses in progress with no limit of its
+        # own: past 15 s (5 for responses, as under uvicorn, 10 for the mail sender's batch)
+        # the worker is killed.
+        Server(
+            app,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            factory=True,
+            workers=settings.workers,
+            http=HTTPModes.http1,  # what uvicorn speaks; the reverse proxy speaks HTTP/1.1
+            websockets=False,  # no route uses them
+            log_access=False,
+            workers_kill_timeout=15,
+        ).serve()
+        return 0
+
+    import uvicorn
 
     uvicorn.run(
-        "petition.app:create_app_from_env",
+        app,
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -125,9 +153,22 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        ws="none",  # no route uses them (uvicorn[standard] would otherwise speak them)
         # Live streams never end by themselves: at shutdown, give them this long, then close.
         timeout_graceful_shutdown=5,
     )
+    return 0
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from petition import worker  # the web stack loads for the commands that need it only
+
+    try:
+        settings.load_secret_key()  # as `serve`: a missing or unreadable secret is said plainly
+    except (SettingsError, OSError) as exc:
+        print(f"petition: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(worker.run(settings))
     return 0
 
 

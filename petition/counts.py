@@ -16,6 +16,7 @@ from petition import changes
 from petition.models import CounterShard
 
 SHARDS = 8
+_SHARD = "petition.counter_shard"
 
 
 async def create_shards(session: AsyncSession, campaign_id: int) -> None:
@@ -27,8 +28,10 @@ async def create_shards(session: AsyncSession, campaign_id: int) -> None:
 
 async def add(session: AsyncSession, campaign_id: int, delta: int) -> None:
     """Add `delta` to the campaign's count, inside the caller's transaction."""
-    changes.record(session, campaign_id)
-    shard = random.randrange(SHARDS)  # noqa: S311  # spreading load, not security
+    changes.count(session, campaign_id, delta)
+    # One shard per transaction: a batch of the writer (petition.writer) then locks one
+    # counter row, and two batches committing at once never wait for each other in a cycle.
+    shard = session.info.setdefault(_SHARD, random.randrange(SHARDS))  # noqa: S311  # spreading load, not security
     await session.execute(
         update(CounterShard)
         .where(CounterShard.campaign_id == campaign_id, CounterShard.shard == shard)

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 SessionFactory = async_sessionmaker[AsyncSession]
+READERS = 4  # pooled read-only SQLite connections per process (as many again on demand)
 
 
 def async_url(url: str) -> URL:
@@ -56,17 +56,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_read_engine(url: str) -> AsyncEngine:
-    """An engine for long reads (exports) that must not hold up signing.
+    """An engine for reads — page views, the live snapshot, exports — that never hold up signing.
 
     On SQLite the main engine has one connection and takes the write lock at BEGIN; a long
     export through it would stop the whole site. Here, connections of their own, read-only,
     with a plain (deferred) BEGIN: in WAL mode they read a snapshot while writers go on.
-    On PostgreSQL a pooled connection already reads without blocking anyone.
+    On PostgreSQL, a pool of its own: reads never wait for a connection a write batch holds.
     """
     target = async_url(url)
     if target.get_backend_name() != "sqlite":
         return create_async_engine(target, pool_pre_ping=True, hide_parameters=True)
-    engine = create_async_engine(target, poolclass=NullPool, hide_parameters=True)
+    # A few pooled connections: opening one per page view would cost more than the reading.
+    engine = create_async_engine(
+        target, pool_size=READERS, max_overflow=READERS, pool_timeout=60, hide_parameters=True
+    )
     event.listen(engine.sync_engine, "connect", _sqlite_reader_on_connect)
     event.listen(engine.sync_engine, "begin", lambda c: c.exec_driver_sql("BEGIN"))
     return engine

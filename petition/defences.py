@@ -51,6 +51,15 @@ RULES = {
 
 
 @dataclass(frozen=True, slots=True)
+class Screening:
+    """What was found out about a submission before it reaches the database."""
+
+    form_rule: str | None  # honeypot, stamp or timing: decided by the form alone
+    proof: str | None  # the proof of work sent, if any, still to be checked and spent
+    over_limits: str | None  # burst or sustained, if this client is over a limit
+
+
+@dataclass(frozen=True, slots=True)
 class Defences:
     settings: Settings
     secret: bytes
@@ -60,17 +69,30 @@ class Defences:
     def stamp(self, campaign_id: int, now: datetime) -> str:
         return stamps.issue(self.secret, f"sign:{campaign_id}", now)
 
-    async def assess(
-        self,
-        session: AsyncSession,
-        campaign_id: int,
-        form: Mapping[str, str],
-        client: str,
-        now: datetime,
-    ) -> str | None:
-        """The rule this submission breaks, or None. Every submission counts toward the limits."""
-        worked = bool(form.get(POW, "").strip())
+    async def screen(
+        self, campaign_id: int, form: Mapping[str, str], client: str, now: datetime
+    ) -> Screening:
+        """Everything but the proof of work's one-time use, which the database decides.
+
+        Every submission counts toward the limits, whatever else it breaks.
+        """
+        worked = form.get(POW, "").strip()
         over = await self._over_limits(campaign_id, client, strict=not worked)
+        return Screening(self._form_rule(campaign_id, form, now), worked or None, over)
+
+    async def assess(
+        self, session: AsyncSession, campaign_id: int, screening: Screening, now: datetime
+    ) -> str | None:
+        """The rule this submission breaks, or None; a good proof of work is spent here."""
+        if screening.form_rule is not None:
+            return screening.form_rule
+        if screening.proof is not None:
+            broken = await proof.check(session, self.secret, screening.proof, campaign_id, now)
+            if broken is not None:
+                return broken
+        return screening.over_limits
+
+    def _form_rule(self, campaign_id: int, form: Mapping[str, str], now: datetime) -> str | None:
         if form.get(HONEYPOT, "").strip():
             return "honeypot"
         shown = stamps.shown_at(self.secret, f"sign:{campaign_id}", form.get(STAMP, ""))
@@ -80,11 +102,7 @@ class Defences:
             return "too_fast"
         if now - shown > timedelta(hours=self.settings.form_max_hours):
             return FORM_EXPIRED
-        if worked:
-            broken = await proof.check(session, self.secret, form[POW].strip(), campaign_id, now)
-            if broken is not None:
-                return broken
-        return over
+        return None
 
     async def _over_limits(self, campaign_id: int, client: str, *, strict: bool) -> str | None:
         key = f"sign:{campaign_id}:{await self.client_keys.key(client)}"

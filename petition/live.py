@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -26,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.memo import Memo
-from petition.models import Campaign, CounterShard, Signature, SignatureStatus
+from petition.models import Campaign, CounterShard, PrivacyNotice, Signature, SignatureStatus
+from petition.privacy import label_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +52,11 @@ class CampaignState:
     last_signature_at: datetime | None
     # When this process last saw any of the above change; the ground of Last-Modified.
     changed_at: datetime = field(compare=False)
+    # The whole campaign as last read (detached from any session), for the pages drawn from
+    # this snapshot, and the label of its privacy notice in force. Not compared: a change of
+    # text alone is taken silently, it is not pushed to watchers.
+    campaign: Campaign = field(compare=False, repr=False, kw_only=True)
+    notice: str | None = field(compare=False, kw_only=True)  # None: none written yet
 
     def status(self, now: datetime) -> str:
         if self.opens_at is not None and now < self.opens_at:
@@ -82,13 +89,14 @@ class Topic:
 
     def __init__(self, state: CampaignState, now: datetime) -> None:
         self.version = 0
-        self.state = state
+        self.state = state  # what pages and the API read
+        self.published = state  # what watchers were last sent
         self.event = b""
         self._changed = asyncio.Event()
         self.publish(state, now)
 
     def publish(self, state: CampaignState, now: datetime) -> None:
-        self.state = state
+        self.state = self.published = state
         self.version += 1
         data = json.dumps(state.live(now), separators=(",", ":"))
         self.event = f"id: {self.version}\nevent: count\ndata: {data}\n\n".encode()
@@ -159,6 +167,31 @@ class Hub:
         else:
             self._dirty |= ids
         self._wake.set()
+
+    async def reread(self, ids: frozenset[int]) -> None:
+        """Read these campaigns again now: this process just changed them (an organiser's edit)."""
+        if self._loaded_at != -math.inf:
+            await self._refresh(ids)
+
+    async def counted(self, moves: dict[int, int]) -> None:
+        """This process committed these count changes: its own pages show them at once.
+
+        Confirmations are added to the snapshot (the latest is the one just made); watchers
+        hear of them with the next reading, at most once per interval, which also replaces
+        these figures with the database's. A count that fell (a withdrawal, rare) is read
+        again now: which confirmation is now the latest only the database knows.
+        """
+        now = self._clock()
+        fell = frozenset(campaign_id for campaign_id, delta in moves.items() if delta < 0)
+        for campaign_id, delta in moves.items():
+            topic = self._topics.get(campaign_id)
+            if topic is not None and delta > 0:
+                state = topic.state
+                topic.state = dataclasses.replace(
+                    state, count=state.count + delta, last_signature_at=now, changed_at=now
+                )
+        if fell:
+            await self.reread(fell)
 
     async def states(self) -> list[CampaignState]:
         await self._ensure_loaded()
@@ -239,8 +272,10 @@ class Hub:
                 if topic is None:
                     self._topics[state.id] = Topic(state, now)
                     self._slugs[state.slug] = state.id
-                elif state != topic.state:
+                elif state != topic.published:
                     topic.publish(state, now)
+                else:  # the same for watchers; its text or notice may be new
+                    topic.state = dataclasses.replace(state, changed_at=topic.state.changed_at)
 
 
 async def read_states(
@@ -258,6 +293,12 @@ async def read_states(
         sums = sums.where(CounterShard.campaign_id.in_(ids))
     rows = list((await session.execute(campaigns)).scalars())
     totals = {campaign_id: int(total or 0) for campaign_id, total in await session.execute(sums)}
+    latest = await session.execute(
+        select(PrivacyNotice.campaign_id, func.max(PrivacyNotice.version))
+        .where(PrivacyNotice.campaign_id.in_([c.id for c in rows]))
+        .group_by(PrivacyNotice.campaign_id)
+    )
+    notices = {campaign_id: int(version) for campaign_id, version in latest}
     states = []
     for campaign in rows:
         last = await session.scalar(
@@ -278,6 +319,8 @@ async def read_states(
                 count=totals.get(campaign.id, 0),
                 last_signature_at=last,
                 changed_at=now,
+                campaign=campaign,
+                notice=label_of(notices[campaign.id]) if campaign.id in notices else None,
             )
         )
     return states

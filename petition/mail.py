@@ -6,6 +6,7 @@ The backend is chosen by settings: SMTP through aiosmtplib, or .eml files for a 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 _LINK = re.compile(r"https?://\S+")
 # Control characters, line and paragraph separators: none may reach a header.
 _BREAKING = frozenset({"Cc", "Zl", "Zp"})
+_DATETIME = "$datetime"  # the one key of the JSON object a datetime is stored as
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,34 @@ def render(
             text=env.get_template(f"email/{name}/body.txt").render(values),
             html=env.get_template(f"email/{name}/body.html").render(values),
         )
+
+
+def encode_context(context: Mapping[str, object]) -> str:
+    """A mail's values as JSON, to render it later: str, int, None and aware datetimes."""
+    return json.dumps(dict(context), default=_encode_value, ensure_ascii=False)
+
+
+def decode_context(stored: str) -> dict[str, object]:
+    """The values `encode_context` stored, datetimes aware again."""
+    context = json.loads(stored, object_hook=_decode_object)
+    if not isinstance(context, dict):
+        raise TypeError("a mail's context is a JSON object")
+    return context
+
+
+def _encode_value(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime in a mail's context")
+        return {_DATETIME: value.isoformat()}
+    raise TypeError(f"no {type(value).__name__} in a mail's context")
+
+
+def _decode_object(value: dict[str, Any]) -> object:
+    # Values are scalars: an object is a datetime, and only one with this single key is.
+    if value.keys() == {_DATETIME}:
+        return datetime.fromisoformat(value[_DATETIME])
+    return value
 
 
 def build_message(

@@ -22,6 +22,9 @@ class Memo(Generic[K, T]):
 
     async def get(self, key: K, make: Callable[[], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()
+        done = self._done.get(key)
+        if done is not None and loop.time() - done[0] < self._ttl:
+            return done[1]  # the common case: no lock to take
         async with self._locks.setdefault(key, asyncio.Lock()):
             done = self._done.get(key)
             if done is not None and loop.time() - done[0] < self._ttl:

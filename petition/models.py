@@ -248,6 +248,11 @@ class OutboxMail(Base):
     # after a crash is reported as interrupted instead of being sent again.
     at_most_once: Mapped[bool] = mapped_column(Boolean, default=False)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Mail queued while someone signs is rendered by the sender, not in their request: the
+    # language and the template's values (JSON; a first name, links with their tokens) wait
+    # here, and are erased with the address.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    context: Mapped[str | None] = mapped_column(Text)
 
 
 class MailAllowance(Base):

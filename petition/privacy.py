@@ -116,7 +116,11 @@ LABEL = "notice-"
 
 def label(notice: PrivacyNotice) -> str:
     """How a consent record names its notice."""
-    return f"{LABEL}{notice.version}"
+    return label_of(notice.version)
+
+
+def label_of(version: int) -> str:
+    return f"{LABEL}{version}"
 
 
 def number(consent_version: str) -> int | None:

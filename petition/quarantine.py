@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -95,12 +95,11 @@ async def release(
     return total
 
 
-async def record_signal(
-    session: AsyncSession, campaign: Campaign, rule: str, now: datetime
-) -> None:
+async def record_signal(session: AsyncSession, campaign_id: int, rule: str, now: datetime) -> None:
     """Remember that a rule fired, for the spike view; deleted after the signals period."""
-    session.add(AbuseSignal(campaign_id=campaign.id, rule=rule, created_at=now))
-    await session.flush()
+    await session.execute(
+        insert(AbuseSignal).values(campaign_id=campaign_id, rule=rule, created_at=now)
+    )
 
 
 @dataclass(frozen=True, slots=True)

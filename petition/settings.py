@@ -16,6 +16,7 @@ from petition import clients
 
 SmtpTls = Literal["none", "starttls", "tls"]
 LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
+HttpServer = Literal["granian", "uvicorn"]
 
 # Values that must never be used as a real secret: they are published in our own docs.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
@@ -128,6 +129,10 @@ class Settings:
     workers: int = 1
     """Worker processes started by `petition serve`."""
 
+    server: HttpServer = "uvicorn"
+    """HTTP server `petition serve` runs: `uvicorn`, or `granian` (faster on reads, but it sends
+    `Server: granian`, which the reverse proxy must drop; bench/README.md, "Side by side")."""
+
     live_backend: LiveBackend = "auto"
     """How count changes reach every worker: `memory` (one process), `postgresql`
     (LISTEN/NOTIFY on the database), `redis`; `auto`: postgresql on PostgreSQL, else memory."""
@@ -178,7 +183,8 @@ class Settings:
     """A signing form sent back later than this after it was shown is held in quarantine."""
 
     pow_cost: int = 5000
-    """Proof of work: PBKDF2 iterations per attempt (5000: under a second in a browser)."""
+    """Proof of work: a browser computes 256 × this PBKDF2 iterations on average (5000: half a
+    second in Chromium), in attempts of 312 iterations at most; the server derives one attempt."""
 
     pow_minutes: int = 30
     """A proof-of-work challenge must be solved and sent within this many minutes."""
@@ -262,6 +268,8 @@ class Settings:
             )
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("PETITION_BASE_URL must start with http:// or https://")
+        if self.server not in get_args(HttpServer):
+            raise SettingsError(f"PETITION_SERVER must be one of {get_args(HttpServer)}")
         if self.live_backend not in get_args(LiveBackend):
             raise SettingsError(f"PETITION_LIVE_BACKEND must be one of {get_args(LiveBackend)}")
         if self.resolved_live_backend == "postgresql" and not self.resolved_database_url.startswith(

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from petition import affiliations, counts, db, mailcap, outbox, tokens
@@ -83,6 +83,14 @@ class Consent:
     quarantine_rule: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """The little of a signature that signing needs back."""
+
+    id: int
+    status: SignatureStatus
+
+
 async def sign(
     session: AsyncSession,
     campaign: Campaign,
@@ -93,34 +101,33 @@ async def sign(
 ) -> bool:
     """Record a signature or remind its owner; the caller shows the same page whatever happened.
 
-    Returns whether a mail was queued (False when the address reached its daily cap).
+    Returns whether a mail was queued (False when the address reached its daily cap). A new
+    signature costs four statements: the signature (the unique constraint decides whether the
+    address signed already), the mail allowance, both links, the outbox row.
     """
     email_hash = tokens.email_hash(ctx.secret, form.email)
-    signature = await _find(session, campaign.id, email_hash)
-    if signature is None:
-        signature = await _insert_pending(
-            session, campaign, form, email_hash, locale, consent, ctx.now
-        )
-    if signature is None:  # lost a race with the same address signing at the same moment
-        signature = await _find(session, campaign.id, email_hash)
-        if signature is None:
+    signer = await _insert_pending(session, campaign, form, email_hash, locale, consent, ctx.now)
+    if signer is None:  # signed already, or at this very moment
+        signer = await _find(session, campaign.id, email_hash)
+        if signer is None:
             return False
     if not await mailcap.take(session, email_hash, mailcap.SIGNER, ctx.mail_cap, ctx.now):
         return False
-    if signature.status in CONFIRMED_BY_MAIL:
-        await _queue_mail(session, "already_signed", campaign, signature, form.email, locale, ctx)
-    else:
-        await _queue_mail(session, "confirm", campaign, signature, form.email, locale, ctx)
+    again = signer.status in CONFIRMED_BY_MAIL
+    await _queue_mail(
+        session, "already_signed" if again else "confirm", campaign, signer, form, ctx, locale
+    )
     return True
 
 
-async def _find(session: AsyncSession, campaign_id: int, email_hash: str) -> Signature | None:
+async def _find(session: AsyncSession, campaign_id: int, email_hash: str) -> _Signer | None:
     result = await session.execute(
-        select(Signature).where(
+        select(Signature.id, Signature.status).where(
             Signature.campaign_id == campaign_id, Signature.email_hash == email_hash
         )
     )
-    return result.scalar_one_or_none()
+    row = result.first()
+    return _Signer(*row) if row is not None else None
 
 
 async def _insert_pending(
@@ -131,82 +138,84 @@ async def _insert_pending(
     locale: str,
     consent: Consent,
     now: datetime,
-) -> Signature | None:
-    signature = Signature(
-        campaign_id=campaign.id,
-        status=SignatureStatus.PENDING,
-        email_hash=email_hash,
-        first_name=form.first_name,
-        last_name=form.last_name,
-        role=form.role,
-        organisation=form.organisation,
-        email_domain=form.email.rpartition("@")[2],
-        publication=form.publication,
-        locale=locale,
-        consent_version=consent.notice_version,
-        consented_at=now,
-        created_at=now,
-        quarantine_rule=consent.quarantine_rule,
+) -> _Signer | None:
+    """The new signature, or None when this address has signed this campaign already."""
+    insert = postgresql.insert if db.dialect_of(session) == "postgresql" else sqlite.insert
+    statement = (
+        insert(Signature)
+        .values(
+            campaign_id=campaign.id,
+            status=SignatureStatus.PENDING,
+            email_hash=email_hash,
+            first_name=form.first_name,
+            last_name=form.last_name,
+            role=form.role,
+            organisation=form.organisation,
+            email_domain=form.email.rpartition("@")[2],
+            publication=form.publication,
+            locale=locale,
+            consent_version=consent.notice_version,
+            consented_at=now,
+            created_at=now,
+            quarantine_rule=consent.quarantine_rule,
+        )
+        .on_conflict_do_nothing(index_elements=[Signature.campaign_id, Signature.email_hash])
+        .returning(Signature.id)
     )
-    try:
-        async with session.begin_nested():
-            session.add(signature)
-            await session.flush()
-    except IntegrityError:
+    new_id = (await session.execute(statement)).scalar_one_or_none()
+    if new_id is None:
         return None
-    return signature
+    return _Signer(new_id, SignatureStatus.PENDING)
 
 
 async def _queue_mail(
     session: AsyncSession,
     template: str,
     campaign: Campaign,
-    signature: Signature,
-    address: str,
-    locale: str,
+    signer: _Signer,
+    form: SignatureForm,
     ctx: SigningContext,
+    locale: str,
 ) -> None:
+    links = {TokenPurpose.WITHDRAW: tokens.new_token()}
+    if template == "confirm":
+        links[TokenPurpose.CONFIRM] = tokens.new_token()
+    expires = ctx.now + ctx.token_ttl
+    await session.execute(
+        insert(SignatureToken).values(
+            [
+                {
+                    "signature_id": signer.id,
+                    "purpose": purpose,
+                    "token_hash": tokens.token_hash(token),
+                    "created_at": ctx.now,
+                    "expires_at": expires if purpose is TokenPurpose.CONFIRM else None,
+                }
+                for purpose, token in links.items()
+            ]
+        )
+    )
     context: dict[str, object] = {
         "campaign_title": campaign.title,
         "campaign_url": ctx.links.campaign(campaign.slug),
-        "first_name": signature.first_name,
-        "withdraw_url": ctx.links.withdraw(
-            await _new_token(session, signature, TokenPurpose.WITHDRAW, ctx.now, None)
-        ),
+        "first_name": form.first_name,
+        "withdraw_url": ctx.links.withdraw(links[TokenPurpose.WITHDRAW]),
     }
-    if template == "confirm":
-        expires = ctx.now + ctx.token_ttl
-        token = await _new_token(session, signature, TokenPurpose.CONFIRM, ctx.now, expires)
-        context |= {"confirm_url": ctx.links.confirm(token), "expires_at": expires}
-    await outbox.enqueue(
+    if TokenPurpose.CONFIRM in links:
+        context |= {
+            "confirm_url": ctx.links.confirm(links[TokenPurpose.CONFIRM]),
+            "expires_at": expires,
+        }
+    # Rendered by the sender, out of the request; erased with the address once sent.
+    await outbox.enqueue_unrendered(
         session,
         template=template,
-        to=address,
-        mail=ctx.render_mail(template, locale, context),
+        to=form.email,
+        locale=locale,
+        context=context,
         now=ctx.now,
-        signature_id=signature.id,
+        signature_id=signer.id,
     )
-
-
-async def _new_token(
-    session: AsyncSession,
-    signature: Signature,
-    purpose: TokenPurpose,
-    now: datetime,
-    expires_at: datetime | None,
-) -> str:
-    token = tokens.new_token()
-    session.add(
-        SignatureToken(
-            signature_id=signature.id,
-            purpose=purpose,
-            token_hash=tokens.token_hash(token),
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    await session.flush()
-    return token
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,21 +34,40 @@ Work = Callable[[AsyncSession], Awaitable[T]]
 MAX_BATCH = 128  # pieces of work per transaction: bounds the time a batch holds the writer
 
 
+Counted = Callable[[dict[int, int]], Awaitable[None]]  # told of committed count changes
+
+
+async def _nobody(_counted: dict[int, int]) -> None:
+    return None
+
+
 @contextlib.asynccontextmanager
-async def transaction(sessions: SessionFactory, bus: Bus) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    sessions: SessionFactory,
+    bus: Bus,
+    counted: Counted = _nobody,
+    reread: Callable[[frozenset[int]], Awaitable[None]] | None = None,
+) -> AsyncIterator[AsyncSession]:
     """One transaction, committed on leaving, rolled back on error.
 
     Campaigns whose counts or details it changed are announced on the change bus, inside the
-    transaction (PostgreSQL NOTIFY) or once it has committed (memory, Redis).
+    transaction (PostgreSQL NOTIFY) or once it has committed (memory, Redis); the moves of
+    their counts are told to `counted` (this process's live snapshot) once committed, and
+    `reread`, if given, reads the changed campaigns again before the caller goes on.
     """
     async with sessions() as session:
         async with session.begin():
             yield session
             changed = changes.take(session)
+            moves = changes.take_counted(session)
             if changed:
                 await bus.in_transaction(session, changed)
+        if moves:
+            await counted(moves)
         if changed:
             await bus.after_commit(changed)
+            if reread is not None:
+                await reread(changed)
 
 
 @dataclass(slots=True)
@@ -62,10 +81,13 @@ class _Item(Generic[T]):
 class Writer:
     """Runs write work in batches, `lanes` batches at a time (one on SQLite: one writer)."""
 
-    def __init__(self, sessions: SessionFactory, bus: Bus, *, lanes: int = 1) -> None:
+    def __init__(
+        self, sessions: SessionFactory, bus: Bus, *, lanes: int = 1, counted: Counted = _nobody
+    ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._lanes = lanes
+        self._counted = counted
         self._queue: asyncio.Queue[_Item[Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -84,7 +106,7 @@ class Writer:
     async def run(self, work: Work[T]) -> T:
         """Run `work` in the next batch; return its result once the batch has committed."""
         if not self._tasks:  # not started (a command-line tool, a test of one function)
-            async with transaction(self._sessions, self._bus) as session:
+            async with transaction(self._sessions, self._bus, self._counted) as session:
                 return await work(session)
         item: _Item[T] = _Item(work)
         # Read its outcome even if nobody awaits it any more, so none is reported as lost.
@@ -111,7 +133,7 @@ class Writer:
     async def _commit(self, batch: list[_Item[Any]]) -> None:
         done: list[tuple[_Item[Any], Any]] = []
         try:
-            async with transaction(self._sessions, self._bus) as session:
+            async with transaction(self._sessions, self._bus, self._counted) as session:
                 for item in batch:
                     try:
                         async with session.begin_nested():
@@ -132,7 +154,7 @@ class Writer:
 
     async def _alone(self, item: _Item[Any]) -> None:
         try:
-            async with transaction(self._sessions, self._bus) as session:
+            async with transaction(self._sessions, self._bus, self._counted) as session:
                 result = await item.work(session)
         except Exception as exc:
             _answer(item, exc=exc)

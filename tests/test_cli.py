@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from petition.cli import main
+from tests.support.process import petition_serve
+from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,3 +142,55 @@ def test_export_from_the_command_line_is_audited(
     assert out_file.read_text() == "[]\n"
     assert b"0 signatures exported" in capsysbinary.readouterr().err
     assert main(["export", "nowhere"]) == 1
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_serve_writes_no_access_log(operator_env: Path, server: str) -> None:
+    """Confirmation and management paths carry secret tokens: no server may log them, on its
+    standard output (where both servers would write an access log) or its standard error."""
+    port = free_port()
+    env = {**os.environ, "PETITION_SERVER": server, "PETITION_PORT": str(port)}
+    log_path = operator_env / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # this interpreter, fixed arguments
+            [sys.executable, "-m", "petition.cli", "serve"], env=env, stdout=log, stderr=log
+        )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+                for _ in range(150):
+                    with contextlib.suppress(httpx.TransportError):
+                        if client.get("/healthz").status_code == 200:
+                            break
+                    time.sleep(0.1)
+                assert client.get("/confirm/a-token-nobody-may-read").status_code == 404
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert "a-token-nobody-may-read" not in log_path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "uvicorn",
+        pytest.param(
+            "granian",
+            # Granian adds `server: granian` to every answer, its own errors included, and has
+            # no setting to leave it out (emmett-framework/granian#594): with it, the reverse
+            # proxy must drop it (nginx does by default). Strict: fails once granian can.
+            marks=pytest.mark.xfail(strict=True, reason="granian always sends a Server header"),
+        ),
+    ],
+)
+async def test_serve_sends_no_server_banner(operator_env: Path, server: str) -> None:
+    async with (
+        petition_serve({"PETITION_SERVER": server}) as served,
+        httpx.AsyncClient(base_url=served.base_url) as client,
+    ):
+        answer = await client.get("/healthz")
+    assert answer.status_code == 200
+    assert "server" not in answer.headers

@@ -38,11 +38,17 @@ def test_settings_read_from_environment(tmp_path: Path) -> None:
         {"PETITION_SECRET_KEY": "too-short"},
         {"PETITION_BASE_URL": "petition.example.org"},
         {"PETITION_SECURE_COOKIES": "perhaps"},
+        {"PETITION_SERVER": "gunicorn"},
     ],
 )
 def test_unusable_values_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_either_http_server_can_be_chosen(server: str) -> None:
+    assert Settings.from_env({"PETITION_SERVER": server}).server == server
 
 
 WORKERS = 8

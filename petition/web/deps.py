@@ -66,8 +66,10 @@ class Services:
         """One request, one transaction: committed before the response leaves, or rolled back.
 
         For the organisers' pages; the public write paths go through `write`, in batches.
+        What it changed of a campaign shows on the next page this process serves.
         """
-        async with writer.transaction(self.sessions, self.bus) as session:
+        hub = self.hub
+        async with writer.transaction(self.sessions, self.bus, hub.counted, hub.reread) as session:
             yield session
 
     async def write(self, work: Work[T]) -> T:
@@ -99,10 +101,10 @@ class Services:
             absolute=timedelta(hours=self.settings.organiser_session_hours),
         )
 
-    def signing_context(self) -> SigningContext:
+    def signing_context(self, now: datetime | None = None) -> SigningContext:
         return SigningContext(
             secret=self.secret,
-            now=self.clock(),
+            now=now or self.clock(),
             token_ttl=timedelta(days=self.settings.token_ttl_days),
             mail_cap=self.settings.mail_per_address_per_day,
             links=Links(self.settings.public_url),

@@ -59,7 +59,7 @@ async def link_sent(request: AnyRequest, services: ServicesDep) -> Response[str]
 async def own_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
+    async with services.reading() as session:
         email_hash = await manage.resolve(session, token, services.clock())
         signed = await manage.signatures(session, email_hash)
     done = DONE.get(str(request.query_params.get("done", "")), "")

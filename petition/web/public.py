@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import campaigns, counts, defences, forms, pow, privacy, quarantine, signing, tokens
+from petition import campaigns, forms, pow, privacy, signing, submission, tokens
 from petition.i18n import _
 from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
@@ -29,9 +28,9 @@ AnyRequest = Request[Any, Any, Any]
 @get("/")
 async def index(request: AnyRequest, services: ServicesDep) -> Response[str]:
     now = services.clock()
-    async with services.transaction() as session:
-        listed = [c for c in await campaigns.list_all(session) if c.is_open(now)]
-        totals = await counts.confirmed_by_campaign(session)
+    states = sorted(await services.hub.states(), key=lambda s: s.campaign.created_at, reverse=True)
+    listed = [state.campaign for state in states if state.campaign.is_open(now)]
+    totals = {state.id: state.count for state in states}
     return render(request, services, "index.html", {"campaigns": listed, "totals": totals})
 
 
@@ -39,10 +38,8 @@ async def index(request: AnyRequest, services: ServicesDep) -> Response[str]:
 async def campaign_page(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
-        campaign = await _campaign_or_404(session, slug)
-        count = await counts.confirmed(session, campaign.id)
-    return _campaign_response(request, services, campaign, count)
+    state = await campaign_state(services, slug)
+    return _campaign_response(request, services, state.campaign, state.count)
 
 
 @post("/c/{slug:str}")
@@ -51,30 +48,31 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
     caught by an anti-abuse rule or not. What differs happens out of sight (mail, quarantine)."""
     data = await _form_data(request)
     now = services.clock()
-    async with services.transaction() as session:
-        campaign = await _campaign_or_404(session, slug)
-        if not campaign.is_open(now):
-            count = await counts.confirmed(session, campaign.id)
-            return _campaign_response(request, services, campaign, count, status_code=410)
-        parsed = forms.parse_signature(data, campaign.required_fields)
-        if isinstance(parsed, dict):
-            count = await counts.confirmed(session, campaign.id)
-            return _campaign_response(
-                request, services, campaign, count, form=data, errors=parsed, status_code=422
-            )
-        rule = await services.defences.assess(
-            session, campaign.id, data, client_of(request, services), now
+    state = await campaign_state(services, slug)
+    campaign = state.campaign
+    if not campaign.is_open(now):
+        return _campaign_response(request, services, campaign, state.count, status_code=410)
+    parsed = forms.parse_signature(data, campaign.required_fields)
+    if isinstance(parsed, dict):
+        return _campaign_response(
+            request, services, campaign, state.count, form=data, errors=parsed, status_code=422
         )
-        if rule is not None:
-            await quarantine.record_signal(session, campaign, rule, now)
-        if rule in defences.FORGED:
-            return _thanks(slug)  # as for everyone, but nothing stored, nothing mailed
-        notice = await privacy.current(session, campaign, services.settings, now)
-        consent = signing.Consent(privacy.label(notice), rule)
-        await signing.sign(
-            session, campaign, parsed, locale_of(request), consent, services.signing_context()
+    screening = await services.defences.screen(campaign.id, data, client_of(request, services), now)
+    queued = await services.write(
+        functools.partial(
+            submission.receive,
+            campaign=campaign,
+            form=parsed,
+            screening=screening,
+            notice=state.notice,
+            settings=services.settings,
+            locale=locale_of(request),
+            judge=services.defences,
+            ctx=services.signing_context(now),
         )
-    services.sender.wake()
+    )
+    if queued:
+        services.sender.wake()
     return _thanks(slug)
 
 
@@ -101,16 +99,15 @@ async def challenge(services: ServicesDep, slug: FromPath[str]) -> Response[dict
 async def check_inbox(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
-        campaign = await _campaign_or_404(session, slug)
-    return render(request, services, "check_inbox.html", {"campaign": campaign})
+    state = await campaign_state(services, slug)
+    return render(request, services, "check_inbox.html", {"campaign": state.campaign})
 
 
 @get("/confirm/{token:str}")
 async def confirm_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
+    async with services.reading() as session:
         target = await signing.resolve(session, token, TokenPurpose.CONFIRM, services.clock())
     if target.signature.status in signing.CONFIRMED_BY_MAIL:
         raise tokens.UsedLink
@@ -122,8 +119,8 @@ async def confirm_page(
 async def confirm(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    async with services.transaction() as session:
-        target = await signing.confirm(session, token, services.clock())
+    now = services.clock()
+    target = await services.write(lambda session: signing.confirm(session, token, now))
     return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
 
 
@@ -131,17 +128,16 @@ async def confirm(
 async def confirmed(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
-        campaign = await _campaign_or_404(session, slug)
-        count = await counts.confirmed(session, campaign.id)
-    return render(request, services, "confirmed.html", {"campaign": campaign, "count": count})
+    state = await campaign_state(services, slug)
+    context = {"campaign": state.campaign, "count": state.count}
+    return render(request, services, "confirmed.html", context)
 
 
 @get("/withdraw/{token:str}")
 async def withdraw_page(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
+    async with services.reading() as session:
         target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
     return _manage_page(request, services, target, token, {})
 
@@ -153,12 +149,13 @@ async def change_publication(
     """The signer changes what of them is published, through the link in their mail."""
     data = await _form_data(request)
     choice = forms.publication_choice(data.get("publication", ""))
-    async with services.transaction() as session:
-        if choice is None:
-            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, services.clock())
-            problem = {"publication": _("Please choose one of the options offered.")}
-            return _manage_page(request, services, target, token, problem)
-        await signing.change_publication(session, token, choice, services.clock())
+    now = services.clock()
+    if choice is None:
+        async with services.reading() as session:
+            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, now)
+        problem = {"publication": _("Please choose one of the options offered.")}
+        return _manage_page(request, services, target, token, problem)
+    await services.write(lambda session: signing.change_publication(session, token, choice, now))
     return Redirect(f"/withdraw/{token}?saved=1", status_code=303)
 
 
@@ -166,8 +163,8 @@ async def change_publication(
 async def withdraw(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
-    async with services.transaction() as session:
-        target = await signing.withdraw(session, token, services.clock())
+    now = services.clock()
+    target = await services.write(lambda session: signing.withdraw(session, token, now))
     await services.scrub()
     return Redirect(f"/c/{target.campaign.slug}/withdrawn", status_code=303)
 
@@ -176,14 +173,13 @@ async def withdraw(
 async def withdrawn(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
-    async with services.transaction() as session:
-        campaign = await _campaign_or_404(session, slug)
-    return render(request, services, "withdrawn.html", {"campaign": campaign})
+    state = await campaign_state(services, slug)
+    return render(request, services, "withdrawn.html", {"campaign": state.campaign})
 
 
 @get("/healthz", media_type="text/plain")
 async def health(services: ServicesDep) -> str:
-    async with services.transaction() as session:
+    async with services.reading() as session:
         await campaigns.any_exists(session)
     return "ok"
 
@@ -205,13 +201,6 @@ def _manage_page(
     }
     status = 422 if errors else 200
     return render(request, services, "withdraw.html", context, status_code=status)
-
-
-async def _campaign_or_404(session: AsyncSession, slug: FromPath[str]) -> Campaign:
-    campaign = await campaigns.get_by_slug(session, slug)
-    if campaign is None:
-        raise NotFoundException
-    return campaign
 
 
 async def _form_data(request: AnyRequest) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -99,6 +100,20 @@ async def displayed_count(client: httpx.AsyncClient, slug: str) -> int:
     match = _COUNT.search(page.text)
     assert match, "the page shows no count"
     return int(match.group(1))
+
+
+async def settled_count(
+    client: httpx.AsyncClient, slug: str, expected: int, *, within: float = 20.0
+) -> int:
+    """The count a page shows once what other processes did has reached this one (each
+    reads the database again when told of a change, or every `live_resync` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    shown = await displayed_count(client, slug)
+    while shown != expected and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        shown = await displayed_count(client, slug)
+    return shown
 
 
 async def press_later(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +25,10 @@ class Served:
     process: asyncio.subprocess.Process
     log: IO[bytes]  # what the server wrote on its standard error, so far
 
+    def kill(self) -> None:
+        """SIGKILL to the server and every process it started (its workers): a power cut."""
+        os.killpg(self.pid, signal.SIGKILL)
+
     def log_text(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
@@ -42,6 +47,7 @@ async def petition_serve(env: Mapping[str, str]) -> AsyncIterator[Served]:
         env={**os.environ, **env, "PETITION_HOST": "127.0.0.1", "PETITION_PORT": str(port)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=log,
+        start_new_session=True,  # a group of its own, which kill() ends whole
     )
     base = f"http://127.0.0.1:{port}"
     served = Served(base, process.pid, process, log)

@@ -13,12 +13,14 @@ import uvicorn
 
 from petition.app import create_app
 from petition.settings import Settings
+from petition.web.deps import Services
 from tests.support.clock import FakeClock
 
 
 @dataclass(frozen=True)
 class LiveServer:
     base_url: str
+    services: Services  # the server's own parts, to watch them work (its engines' events)
 
     def client(self) -> httpx.AsyncClient:
         """A browser-like client with its own cookie jar."""
@@ -52,7 +54,7 @@ async def serve(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServe
         if not server.started:
             await task  # surfaces the start-up error
             raise RuntimeError("server did not start")
-        yield LiveServer(base_url=f"http://127.0.0.1:{port}")
+        yield LiveServer(base_url=f"http://127.0.0.1:{port}", services=app.state.services)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
