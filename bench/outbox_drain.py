@@ -57,6 +57,7 @@ class Report:
     drain_seconds: float | None  # first mail at the sink -> outbox empty and erased
     mails_per_second: float | None
     sender_cpu_share: float | None  # sender CPU seconds / drain seconds (1.0 = one core)
+    sender_cpu_ms_per_mail: float | None  # steadier than the rate on a busy machine
     mails_received: int
     duplicates: int
     left_in_outbox: int
@@ -178,6 +179,11 @@ def run(options: argparse.Namespace) -> Report:
             ),
             sender_cpu_share=(
                 round(drained.cpu / drained.seconds, 2)
+                if drained.cpu is not None and drained.seconds
+                else None
+            ),
+            sender_cpu_ms_per_mail=(
+                round(drained.cpu / options.mails * 1000, 2)
                 if drained.cpu is not None and drained.seconds
                 else None
             ),
@@ -365,6 +371,7 @@ def _rounded(value: float | None) -> float | None:
 def print_report(r: Report) -> None:
     drain = "not complete" if r.drain_seconds is None else f"{r.drain_seconds:.2f} s"
     cpu = "n/a" if r.sender_cpu_share is None else f"{r.sender_cpu_share:.0%}"
+    per_mail = "n/a" if r.sender_cpu_ms_per_mail is None else f"{r.sender_cpu_ms_per_mail} ms"
     rows = [
         ("revision", r.revision),
         ("database", f"{r.database} {r.database_version}"),
@@ -379,6 +386,7 @@ def print_report(r: Report) -> None:
         ("outbox empty after", f"{drain} (from the first mail, all erased)"),
         ("rate", "n/a" if r.mails_per_second is None else f"{r.mails_per_second:.1f} mails/s"),
         ("sender CPU (1 core=100%)", cpu),
+        ("sender CPU per mail", per_mail),
         ("received", f"{r.mails_received} ({r.duplicates} duplicates)"),
         ("left", f"{r.left_in_outbox} pending, {r.not_erased} finished but not erased"),
         ("stopped", f"{r.stop_seconds:.2f} s after SIGTERM, exit code {r.exit_code}"),

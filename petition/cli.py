@@ -1,4 +1,4 @@
-"""The `petition` command: serve, db upgrade, campaign create / list."""
+"""The `petition` command: serve, worker, db upgrade, campaign create / list, and more."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from petition.outbox import Sender
 from petition.web.deps import Services
 
 log = logging.getLogger(__name__)
-SHUTDOWN_GRACE = 10.0  # seconds the mail sender may take to finish its batch at shutdown
+SHUTDOWN_GRACE = 10.0  # seconds the mail sender may take to write down its batch at shutdown
 
 
 @contextlib.asynccontextmanager
