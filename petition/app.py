@@ -63,6 +63,7 @@ from petition.web import (
 )
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
+from petition.web.caching import LastEncoded
 from petition.web.deps import Services
 from petition.web.head import Site
 from petition.web.headers import security_headers_for
@@ -104,7 +105,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     readers = db.create_session_factory(read_engine)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
-    mails, catalogs = templating.mail_environment(), i18n.load_catalogs()
+    catalogs = i18n.load_catalogs()
+    render_mail = mail.Renderer(templating.mail_environment(), catalogs, settings.timezone)
     bus = bus_for(settings)
     counter = _counter(settings, secret, clock)
     client_keys = ClientKeys(counter, clock)
@@ -119,13 +121,11 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         readers=readers,
         short_reads=readers,
         pages=templating.page_environment(),
-        mails=mails,
+        render_mail=render_mail,
         catalogs=catalogs,
         secret=secret,
         clock=clock,
-        sender=_sender(
-            settings, sessions, clock, scrub, functools.partial(mail.render, mails, catalogs)
-        ),
+        sender=_sender(settings, sessions, clock, scrub, render_mail),
         scrub=scrub,
         passwords=Passwords(),
         login_throttle=LoginThrottle(
@@ -139,6 +139,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         breakdowns=Cache(readers, cached, published.breakdown),
         letters=Cache(readers, cached, published.letter),
         documents=Memo(cached),
+        encoded=LastEncoded(),
         defences=Defences(settings, secret, counter, client_keys),
         pow_widget=(STATIC_DIR / "vendor" / "altcha" / "altcha.min.js").exists(),
         closers=(counter.close,) if isinstance(counter, RedisCounter) else (),
@@ -159,20 +160,15 @@ def _sender(
     sessions: db.SessionFactory,
     clock: Callable[[], datetime],
     scrub: Callable[[], Awaitable[None]],
-    render: Callable[[str, str, dict[str, object]], mail.RenderedMail],
+    render: mail.Renderer,
 ) -> Sender:
-    """The outbox's sender; it renders the mail queued unrendered as Services.render_mail does."""
-    zone = settings.timezone
-
-    def render_mail(name: str, locale: str, context: dict[str, object]) -> mail.RenderedMail:
-        return render(name, locale, {**context, "tz": zone})
-
+    """The outbox's sender; it renders the mail queued unrendered as the pages do."""
     return Sender(
         sessions,
         mail.backend_for(settings),
         sender_address=settings.mail_from,
         clock=clock,
-        render=render_mail,
+        render=render,
         after_erasure=scrub,
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.mail_retry_base,

@@ -109,11 +109,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+def _secret_ready(settings: Settings) -> bool:
+    """The server secret exists (made now if need be); a missing or unreadable one is said."""
     try:
-        settings.load_secret_key()  # made here, once, before the workers start
+        settings.load_secret_key()
     except (SettingsError, OSError) as exc:
         print(f"petition: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    if not _secret_ready(settings):  # made here, once, before the workers start
         return 2
     app = "petition.app:create_app_from_env"
     if settings.server == "granian":
@@ -163,10 +170,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from petition import worker  # the web stack loads for the commands that need it only
 
-    try:
-        settings.load_secret_key()  # as `serve`: a missing or unreadable secret is said plainly
-    except (SettingsError, OSError) as exc:
-        print(f"petition: {exc}", file=sys.stderr)
+    if not _secret_ready(settings):
         return 2
     asyncio.run(worker.run(settings))
     return 0

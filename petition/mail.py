@@ -74,6 +74,18 @@ def render(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """Renders a mail by name in a language, with the site's time zone: pages and sender alike."""
+
+    env: Environment
+    catalogs: Mapping[str, NullTranslations]
+    timezone: str
+
+    def __call__(self, name: str, locale: str, context: Mapping[str, Any]) -> RenderedMail:
+        return render(self.env, self.catalogs, name, locale, {**context, "tz": self.timezone})
+
+
 def encode_context(context: Mapping[str, object]) -> str:
     """A mail's values as JSON, to render it later: str, int, None and aware datetimes."""
     return json.dumps(dict(context), default=_encode_value, ensure_ascii=False)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from datetime import datetime
 
 from petition.app import build_services, running
 from petition.models import utcnow
 from petition.settings import Settings
+from petition.stopping import EXIT_SIGNALS
 
 log = logging.getLogger(__name__)
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def run(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:

@@ -143,8 +143,8 @@ class Writer:
                     else:
                         done.append((item, result))
         except Exception:
-            if len(done) <= 1 and len(batch) == 1:
-                raise
+            if len(batch) == 1:
+                raise  # answered with the error by the lane
             log.warning("a batch of %d could not commit; each is tried alone", len(done))
             for item, _ in done:
                 await self._alone(item)

@@ -131,9 +131,9 @@ async def campaign(
     tallies = await services.breakdowns.get(state.id)
     # The same snapshot, breakdown and status make the same bytes: encoded once, not per view.
     key = (state, tallies, state.status(now))
-    body = _encoded.get(state.id, key)
+    body = services.encoded.get(state.id, key)
     if body is None:
-        body = _encoded.put(state.id, key, _encode(_detail(services, state, tallies, now)))
+        body = services.encoded.put(state.id, key, _encode(_detail(services, state, tallies, now)))
     return cacheable(request, services.settings, body, JSON, state.modified(now))
 
 
@@ -235,29 +235,6 @@ def _summary(services: Services, state: CampaignState, now: datetime) -> Campaig
         url=Links(base).campaign(state.slug),
         events=f"{base}{PREFIX}/campaigns/{state.slug}/events",
     )
-
-
-class _Encoded:
-    """The last document encoded per campaign, with what it was made of (compared by identity:
-    the snapshot and the breakdown are new objects whenever they change)."""
-
-    def __init__(self) -> None:
-        self._last: dict[int, tuple[tuple[object, ...], bytes]] = {}
-
-    def get(self, campaign_id: int, key: tuple[object, ...]) -> bytes | None:
-        last = self._last.get(campaign_id)
-        if last is None or len(last[0]) != len(key):
-            return None
-        made_of = last[0]
-        same = made_of[0] is key[0] and made_of[1] is key[1] and made_of[2:] == key[2:]
-        return last[1] if same else None
-
-    def put(self, campaign_id: int, key: tuple[object, ...], body: bytes) -> bytes:
-        self._last[campaign_id] = (key, body)
-        return body
-
-
-_encoded = _Encoded()
 
 
 def _encode(document: object) -> bytes:

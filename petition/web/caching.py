@@ -71,3 +71,23 @@ def _client_has(request: Request[Any, Any, Any], etag: str, modified: datetime) 
     if since.tzinfo is None:
         return False
     return modified.replace(microsecond=0) <= since
+
+
+class LastEncoded:
+    """The last document encoded per campaign, with what it was made of (compared by identity:
+    the snapshot and the breakdown are new objects whenever they change)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[tuple[object, ...], bytes]] = {}
+
+    def get(self, campaign_id: int, key: tuple[object, ...]) -> bytes | None:
+        last = self._last.get(campaign_id)
+        if last is None or len(last[0]) != len(key):
+            return None
+        made_of = last[0]
+        same = made_of[0] is key[0] and made_of[1] is key[1] and made_of[2:] == key[2:]
+        return last[1] if same else None
+
+    def put(self, campaign_id: int, key: tuple[object, ...], body: bytes) -> bytes:
+        self._last[campaign_id] = (key, body)
+        return body

@@ -25,6 +25,7 @@ from petition.passwords import Passwords
 from petition.settings import Settings
 from petition.signing import Links, SigningContext
 from petition.throttle import LoginThrottle
+from petition.web.caching import LastEncoded
 from petition.writer import Work, Writer
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ class Services:
     # PostgreSQL's pool (a crowd must not open a connection per request).
     short_reads: SessionFactory
     pages: Environment
-    mails: Environment
+    render_mail: mail.Renderer  # every mail, by name and language (the sender's too)
     catalogs: Mapping[str, NullTranslations]
     secret: bytes
     clock: Callable[[], datetime]
@@ -56,6 +57,7 @@ class Services:
     breakdowns: Cache[published.Breakdown]
     letters: Cache[list[published.Group]]
     documents: Memo[tuple[str, int, str], bytes]  # rendered PDFs
+    encoded: LastEncoded  # the count API's last document per campaign
     defences: Defences
     pow_widget: bool  # whether the proof-of-work widget was built (needs npm at setup)
     # Released when the process stops (beside the engines and the writer).
@@ -109,11 +111,6 @@ class Services:
             mail_cap=self.settings.mail_per_address_per_day,
             links=Links(self.settings.public_url),
             render_mail=self.render_mail,
-        )
-
-    def render_mail(self, name: str, locale: str, context: dict[str, object]) -> mail.RenderedMail:
-        return mail.render(
-            self.mails, self.catalogs, name, locale, {**context, "tz": self.settings.timezone}
         )
 
 
