@@ -68,7 +68,8 @@ from petition.web.deps import Services
 from petition.web.head import Site
 from petition.web.headers import security_headers_for
 from petition.web.impossible import RefuseImpossibleAddresses
-from petition.web.pages import link_problem, render
+from petition.web.pages import LANG_COOKIE, link_problem, render
+from petition.web.ready import Ready
 from petition.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ def create_app(
 ) -> Litestar:
     """The web application: the services, the routes, and the jobs this process runs."""
     services = build_services(settings, clock)
+    ready = Ready(services.hub, services.clock, csrf.config(settings, services.secret), LANG_COOKIE)
     return Site(
+        ready=ready,
         route_handlers=routes(),
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
         middleware=[RefuseImpossibleAddresses, csrf.middleware(settings, services.secret)],

@@ -193,6 +193,11 @@ class Hub:
         if fell:
             await self.reread(fell)
 
+    def current(self, campaign_id: int) -> CampaignState | None:
+        """The snapshot pages are drawn from now (no reading: None if not loaded)."""
+        topic = self._topics.get(campaign_id)
+        return topic.state if topic is not None else None
+
     async def states(self) -> list[CampaignState]:
         await self._ensure_loaded()
         return [topic.state for topic in self._topics.values()]

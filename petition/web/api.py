@@ -20,6 +20,7 @@ from litestar.response import Stream
 from petition import published
 from petition.live import CampaignState, iso
 from petition.signing import Links
+from petition.web import ready
 from petition.web.caching import CORS, cacheable
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import campaign_state
@@ -134,6 +135,7 @@ async def campaign(
     body = services.encoded.get(state.id, key)
     if body is None:
         body = services.encoded.put(state.id, key, _encode(_detail(services, state, tallies, now)))
+    ready.keep(request, state)
     return cacheable(request, services.settings, body, JSON, state.modified(now))
 
 

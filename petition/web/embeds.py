@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from petition import i18n
+from petition.web import ready
 from petition.web.caching import cacheable
 from petition.web.deps import ServicesDep
 from petition.web.pages import campaign_state, render_body
@@ -25,6 +26,7 @@ async def widget(
     state = await campaign_state(services, slug)
     now = services.clock()
     context = {"state": state, "now": now, "url": f"{services.settings.public_url}/c/{slug}"}
+    ready.keep(request, state)
     locale, body = render_body(request, services, "widget.html", context)
     response = cacheable(
         request, services.settings, body.encode(), "text/html", state.modified(now)
@@ -46,6 +48,7 @@ async def widget(
 )
 async def badge(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) -> Response[bytes]:
     state = await campaign_state(services, slug)
+    ready.keep(request, state)
     locale = _locale(request)
     with i18n.using(services.catalogs, locale):
         label = i18n.ngettext("signature", "signatures", state.count)

@@ -15,9 +15,20 @@ from litestar.enums import ScopeType
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+    from petition.web.ready import Ready
+
 
 class Site(Litestar):
-    """The application: Litestar, answering HEAD as GET without the body."""
+    """The application: Litestar, answering HEAD as GET without the body, and the most viewed
+    public answers from those kept ready (petition.web.ready), when it is given them."""
+
+    def __init__(self, *args: Any, ready: Ready | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        whole: ASGIApp = super().__call__  # lifespan scopes too: passed on as they are
+        self._entry = ready.wrap(whole) if ready is not None else whole
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._entry(scope, receive, send)
 
     def _create_asgi_handler(self) -> ASGIApp:
         return head_as_get(super()._create_asgi_handler())

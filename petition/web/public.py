@@ -14,6 +14,7 @@ from petition import campaigns, forms, pow, privacy, signing, submission, tokens
 from petition.i18n import _
 from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
+from petition.web import ready
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import (
     campaign_state,
@@ -39,6 +40,7 @@ async def campaign_page(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
     state = await campaign_state(services, slug)
+    ready.keep(request, state)
     return _campaign_response(request, services, state.campaign, state.count)
 
 
