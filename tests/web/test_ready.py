@@ -116,7 +116,7 @@ async def test_the_page_and_the_api_show_a_confirmation_at_once(
 
 async def test_each_language_gets_its_own_page(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as reader:
-        answers = {}
+        answers: dict[str, set[str]] = {}
         for language in ["fr-FR,fr;q=0.9", "en-GB,en;q=0.8", "fr-FR,fr;q=0.9", "en-GB,en;q=0.8"]:
             page = await reader.get(f"/c/{SLUG}", headers={"Accept-Language": language})
             answers.setdefault(language, set()).add(page.headers["content-language"])
