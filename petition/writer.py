@@ -4,12 +4,19 @@ A commit costs an fsync (SQLite `synchronous=FULL`, PostgreSQL `synchronous_comm
 on SQLite one connection writes at a time. One transaction per request makes every signer of a
 viral campaign wait for every fsync before theirs. Instead, requests hand their write work to
 the writer, which runs whatever has queued up meanwhile in one transaction — each piece of work
-in a savepoint of its own, so that one bad request fails alone — commits once, and only then
+isolated from the others, so that one bad request fails alone — commits once, and only then
 answers each request. Nothing is answered as done before it is on disk.
 
-A piece of work may run twice: if the batch's commit fails (a deadlock between two PostgreSQL
-lanes, a full disk), each piece that had succeeded is run again alone, in its own transaction.
-Work must therefore keep its effects inside the session it is given.
+Isolation is paid for only when it is needed: a batch runs first without savepoints (each one
+costs more than a signing's own statements). If a piece raises, the whole transaction is rolled
+back and the batch runs again with each piece in a savepoint of its own, where the failing one
+is rolled back alone and answered with its error.
+
+A piece of work may therefore run twice, or more: if a batch's commit fails (a deadlock between
+two PostgreSQL lanes, a full disk), each piece that had succeeded is run again alone, in its own
+transaction. Work must keep its effects inside the session it is given. Once a batch has
+committed, it is never run again: a failure of what follows the commit (telling other processes)
+is logged, and each piece answered with its result.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
+_COMMITTED = "petition.committed"
 MAX_BATCH = 128  # pieces of work per transaction: bounds the time a batch holds the writer
 
 
@@ -62,6 +70,7 @@ async def transaction(
             moves = changes.take_counted(session)
             if changed:
                 await bus.in_transaction(session, changed)
+        session.info[_COMMITTED] = True
         if moves:
             await counted(moves)
         if changed:
@@ -131,7 +140,28 @@ class Writer:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Item[Any]]) -> None:
+        if len(batch) > 1:
+            results: list[Any] = []
+            session: AsyncSession | None = None
+            try:
+                async with transaction(self._sessions, self._bus, self._counted) as session:
+                    results = await _all_or_nothing(batch, session)
+            except _OneFailed:
+                pass  # rolled back whole: each piece again, in a savepoint of its own
+            except Exception:
+                if not _committed(session):
+                    raise
+                log.exception("a batch committed, but what follows its commit failed")
+                _answer_all(batch, results)
+                return
+            else:
+                _answer_all(batch, results)
+                return
+        await self._each_isolated(batch)
+
+    async def _each_isolated(self, batch: list[_Item[Any]]) -> None:
         done: list[tuple[_Item[Any], Any]] = []
+        session: AsyncSession | None = None
         try:
             async with transaction(self._sessions, self._bus, self._counted) as session:
                 for item in batch:
@@ -143,12 +173,15 @@ class Writer:
                     else:
                         done.append((item, result))
         except Exception:
-            if len(batch) == 1:
+            if _committed(session):
+                log.exception("a batch committed, but what follows its commit failed")
+            elif len(batch) == 1:
                 raise  # answered with the error by the lane
-            log.warning("a batch of %d could not commit; each is tried alone", len(done))
-            for item, _ in done:
-                await self._alone(item)
-            return
+            else:
+                log.warning("a batch of %d could not commit; each is tried alone", len(done))
+                for item, _ in done:
+                    await self._alone(item)
+                return
         for item, result in done:
             _answer(item, result=result)
 
@@ -160,6 +193,31 @@ class Writer:
             _answer(item, exc=exc)
         else:
             _answer(item, result=result)
+
+
+async def _all_or_nothing(batch: list[_Item[Any]], session: AsyncSession) -> list[Any]:
+    """The common case, without a savepoint per piece (one costs more than a signing's own
+    statements): every piece succeeds, or the first that raises rolls the whole batch back."""
+    results = []
+    for item in batch:
+        try:
+            results.append(await item.work(session))
+        except Exception as exc:
+            raise _OneFailed from exc
+    return results
+
+
+def _committed(session: AsyncSession | None) -> bool:
+    return session is not None and bool(session.info.get(_COMMITTED))
+
+
+def _answer_all(batch: list[_Item[Any]], results: list[Any]) -> None:
+    for item, result in zip(batch, results, strict=True):
+        _answer(item, result=result)
+
+
+class _OneFailed(Exception):
+    """A piece of a batch run without savepoints raised: the batch is run again, isolated."""
 
 
 def _answer(item: _Item[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
