@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,6 +37,23 @@ def is_sqlite(url: str | URL) -> bool:
 def dialect_of(session: AsyncSession) -> str:
     """`sqlite` or `postgresql`: for the few statements each writes in its own way."""
     return session.get_bind().dialect.name
+
+
+def upsert(dialect: str, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `model`'s table that can say ON CONFLICT, in this dialect's words.
+
+    Of the table, not of the ORM class: the hot paths build such a statement once per dialect
+    (`functools.cache`) and give the values when executing it, which spares them the ORM's bulk
+    path and a cache key computed per request.
+    """
+    return (
+        postgresql.insert(table(model)) if dialect == "postgresql" else sqlite.insert(table(model))
+    )
+
+
+def table(model: type[Any]) -> Table:
+    """The table of a mapped class, for statements of Core (no ORM behind them)."""
+    return cast(Table, model.__table__)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -10,11 +10,13 @@ serialises them on the row (INSERT … ON CONFLICT DO UPDATE), SQLite has one wr
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, delete, literal, or_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, case, delete, literal, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from petition import db
 from petition.models import MailAllowance, UTCDateTime
@@ -32,26 +34,38 @@ async def take(
     session: AsyncSession, recipient_hash: str, kind: str, cap: int, now: datetime
 ) -> bool:
     """Count one more mail of `kind` to this address today; False, counting nothing, at the cap."""
-    fresh = {"recipient_hash": recipient_hash, "kind": kind, "day_started_at": now, "sent": 1}
-    insert = postgresql.insert if db.dialect_of(session) == "postgresql" else sqlite.insert
-    day_over = MailAllowance.day_started_at <= literal(now - DAY, UTCDateTime())
-    statement = (
-        insert(MailAllowance)
-        .values(fresh)
+    values = {
+        "recipient_hash": recipient_hash,
+        "kind": kind,
+        "day_started_at": now,
+        "sent": 1,
+        "now": now,
+        "day_over_before": now - DAY,
+        "cap": cap,
+    }
+    counted = await session.scalar(_take(db.dialect_of(session)), values)
+    return counted is not None and counted <= cap
+
+
+@functools.cache
+def _take(dialect: str) -> ReturningInsert[Any]:
+    """One more mail today, or a new day, unless the allowance is spent: one statement."""
+    row = db.table(MailAllowance).c
+    day_over = row.day_started_at <= bindparam("day_over_before", type_=UTCDateTime())
+    return (
+        db.upsert(dialect, MailAllowance)
         .on_conflict_do_update(
-            index_elements=[MailAllowance.recipient_hash, MailAllowance.kind],
+            index_elements=[row.recipient_hash, row.kind],
             set_={
-                "sent": case((day_over, literal(1)), else_=MailAllowance.sent + 1),
+                "sent": case((day_over, literal(1)), else_=row.sent + 1),
                 "day_started_at": case(
-                    (day_over, literal(now, UTCDateTime())), else_=MailAllowance.day_started_at
+                    (day_over, bindparam("now", type_=UTCDateTime())), else_=row.day_started_at
                 ),
             },
-            where=or_(day_over, MailAllowance.sent < cap),
+            where=or_(day_over, row.sent < bindparam("cap")),
         )
-        .returning(MailAllowance.sent)
+        .returning(row.sent)
     )
-    counted = (await session.execute(statement)).scalar_one_or_none()
-    return counted is not None and counted <= cap
 
 
 async def take_for_organiser(session: AsyncSession, recipient_hash: str, now: datetime) -> bool:

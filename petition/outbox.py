@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import db
 from petition.db import SessionFactory
 from petition.i18n import _
 from petition.mail import (
@@ -109,21 +110,24 @@ async def enqueue_unrendered(
     int, None and aware datetimes; the row `signature_id` names must have been flushed.
     """
     await session.execute(
-        insert(OutboxMail)
-        .inline()  # the new id is not asked back: no RETURNING
-        .values(
-            template=template,
-            signature_id=signature_id,
-            to_address=to,
-            locale=locale,
-            context=encode_context(context),
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            at_most_once=False,
-        )
+        _INSERT_UNRENDERED,
+        {
+            "template": template,
+            "signature_id": signature_id,
+            "to_address": to,
+            "locale": locale,
+            "context": encode_context(context),
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "at_most_once": False,
+        },
     )
+
+
+# Built once; the new id is not asked back (no RETURNING).
+_INSERT_UNRENDERED = insert(db.table(OutboxMail)).inline()
 
 
 async def discard_unsent(

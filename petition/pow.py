@@ -12,6 +12,7 @@ and one to check it, so raising the cost lengthens the search and costs the serv
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import altcha
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
+from petition import db
 from petition.models import SpentChallenge
 
 # The browser's widget (pbkdf2.js worker, registered in static/pow.js) solves it with WebCrypto.
@@ -100,14 +102,20 @@ async def check(
     if not isinstance(expires, int) or expires <= now.timestamp():
         return EXPIRED
     signature = parsed.challenge.signature or ""
-    spent = SpentChallenge(
-        challenge_hash=hashlib.sha256(signature.encode()).hexdigest(),
-        expires_at=datetime.fromtimestamp(expires, now.tzinfo),
+    spent = {
+        "challenge_hash": hashlib.sha256(signature.encode()).hexdigest(),
+        "expires_at": datetime.fromtimestamp(expires, now.tzinfo),
+    }
+    # The primary key decides: a solution spent already inserts nothing.
+    fresh = await session.scalar(_spend(db.dialect_of(session)), spent)
+    return None if fresh is not None else REPLAYED
+
+
+@functools.cache
+def _spend(dialect: str) -> ReturningInsert[Any]:
+    table = SpentChallenge.__table__.c
+    return (
+        db.upsert(dialect, SpentChallenge)
+        .on_conflict_do_nothing(index_elements=[table.challenge_hash])
+        .returning(table.challenge_hash)
     )
-    try:
-        async with session.begin_nested():
-            session.add(spent)
-            await session.flush()
-    except IntegrityError:
-        return REPLAYED
-    return None

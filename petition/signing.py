@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from petition import affiliations, counts, db, mailcap, outbox, tokens
 from petition.forms import SignatureForm
@@ -140,32 +142,40 @@ async def _insert_pending(
     now: datetime,
 ) -> _Signer | None:
     """The new signature, or None when this address has signed this campaign already."""
-    insert = postgresql.insert if db.dialect_of(session) == "postgresql" else sqlite.insert
-    statement = (
-        insert(Signature)
-        .values(
-            campaign_id=campaign.id,
-            status=SignatureStatus.PENDING,
-            email_hash=email_hash,
-            first_name=form.first_name,
-            last_name=form.last_name,
-            role=form.role,
-            organisation=form.organisation,
-            email_domain=form.email.rpartition("@")[2],
-            publication=form.publication,
-            locale=locale,
-            consent_version=consent.notice_version,
-            consented_at=now,
-            created_at=now,
-            quarantine_rule=consent.quarantine_rule,
-        )
-        .on_conflict_do_nothing(index_elements=[Signature.campaign_id, Signature.email_hash])
-        .returning(Signature.id)
-    )
-    new_id = (await session.execute(statement)).scalar_one_or_none()
+    row = {
+        "campaign_id": campaign.id,
+        "status": SignatureStatus.PENDING,
+        "email_hash": email_hash,
+        "first_name": form.first_name,
+        "last_name": form.last_name,
+        "role": form.role,
+        "organisation": form.organisation,
+        "email_domain": form.email.rpartition("@")[2],
+        "publication": form.publication,
+        "locale": locale,
+        "consent_version": consent.notice_version,
+        "consented_at": now,
+        "created_at": now,
+        "quarantine_rule": consent.quarantine_rule,
+    }
+    new_id = await session.scalar(_insert_signature(db.dialect_of(session)), row)
     if new_id is None:
         return None
     return _Signer(new_id, SignatureStatus.PENDING)
+
+
+@functools.cache
+def _insert_signature(dialect: str) -> ReturningInsert[Any]:
+    """The unique constraint decides whether the address signed already: nothing is read."""
+    columns = Signature.__table__.c
+    return (
+        db.upsert(dialect, Signature)
+        .on_conflict_do_nothing(index_elements=[columns.campaign_id, columns.email_hash])
+        .returning(columns.id)
+    )
+
+
+_INSERT_TOKENS = insert(db.table(SignatureToken))
 
 
 async def _queue_mail(
@@ -182,18 +192,17 @@ async def _queue_mail(
         links[TokenPurpose.CONFIRM] = tokens.new_token()
     expires = ctx.now + ctx.token_ttl
     await session.execute(
-        insert(SignatureToken).values(
-            [
-                {
-                    "signature_id": signer.id,
-                    "purpose": purpose,
-                    "token_hash": tokens.token_hash(token),
-                    "created_at": ctx.now,
-                    "expires_at": expires if purpose is TokenPurpose.CONFIRM else None,
-                }
-                for purpose, token in links.items()
-            ]
-        )
+        _INSERT_TOKENS,
+        [
+            {
+                "signature_id": signer.id,
+                "purpose": purpose,
+                "token_hash": tokens.token_hash(token),
+                "created_at": ctx.now,
+                "expires_at": expires if purpose is TokenPurpose.CONFIRM else None,
+            }
+            for purpose, token in links.items()
+        ],
     )
     context: dict[str, object] = {
         "campaign_title": campaign.title,
