@@ -67,20 +67,29 @@ async def remove(session: AsyncSession, campaign_id: int, domain: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def verify(session: AsyncSession, signature: Signature) -> bool:
+async def verify(
+    session: AsyncSession,
+    signature_id: int,
+    campaign_id: int,
+    email_domain: str | None,
+    organisation: str | None,
+) -> bool:
     """At confirmation: does the signer's address domain belong to the organisation named?"""
-    if not signature.email_domain or not signature.organisation:
+    if not email_domain or not organisation:
         return False
-    domain = signature.email_domain
+    domain = email_domain
     candidates = {domain, *(domain.split(".", n)[-1] for n in range(1, domain.count(".")))}
     mapped = await session.execute(
         select(Affiliation.organisation).where(
-            Affiliation.campaign_id == signature.campaign_id, Affiliation.domain.in_(candidates)
+            Affiliation.campaign_id == campaign_id, Affiliation.domain.in_(candidates)
         )
     )
-    verified = any(spellings.same(org, signature.organisation) for org in mapped.scalars())
+    verified = any(spellings.same(org, organisation) for org in mapped.scalars())
     if verified:
         await session.execute(
-            update(Signature).where(Signature.id == signature.id).values(affiliation_verified=True)
+            update(Signature)
+            .where(Signature.id == signature_id)
+            .values(affiliation_verified=True)
+            .execution_options(synchronize_session=False)
         )
     return verified

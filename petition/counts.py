@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import changes
+from petition import changes, db
 from petition.models import CounterShard
 
 SHARDS = 8
@@ -32,11 +32,15 @@ async def add(session: AsyncSession, campaign_id: int, delta: int) -> None:
     # One shard per transaction: a batch of the writer (petition.writer) then locks one
     # counter row, and two batches committing at once never wait for each other in a cycle.
     shard = session.info.setdefault(_SHARD, random.randrange(SHARDS))  # noqa: S311  # spreading load, not security
-    await session.execute(
-        update(CounterShard)
-        .where(CounterShard.campaign_id == campaign_id, CounterShard.shard == shard)
-        .values(confirmed=CounterShard.confirmed + delta)
-    )
+    await session.execute(_ADD, {"of_campaign": campaign_id, "in_shard": shard, "delta": delta})
+
+
+_SHARDS = db.table(CounterShard).c
+_ADD = (
+    update(db.table(CounterShard))
+    .where(_SHARDS.campaign_id == bindparam("of_campaign"), _SHARDS.shard == bindparam("in_shard"))
+    .values(confirmed=_SHARDS.confirmed + bindparam("delta"))
+)
 
 
 async def confirmed(session: AsyncSession, campaign_id: int) -> int:

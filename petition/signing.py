@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -259,36 +259,85 @@ async def resolve(
     return LinkTarget(link, signature, campaign)
 
 
-async def confirm(session: AsyncSession, token: str, now: datetime) -> LinkTarget:
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What the page after a confirmation needs: where to send the signer."""
+
+    campaign_slug: str
+
+
+async def confirm(session: AsyncSession, token: str, now: datetime) -> Confirmed:
     """Confirm the signature behind a link, once; count it in the same transaction.
 
     Raises LinkError after possibly writing: the caller must roll back, as the request edge does.
+    Columns, not objects: the hot path of a viral campaign, after signing.
     """
-    target = await resolve(session, token, TokenPurpose.CONFIRM, now)
+    if not tokens.looks_like_token(token):
+        raise UnknownLink
+    found = await session.execute(_CONFIRMING, {"token_hash": tokens.token_hash(token)})
+    link = found.first()
+    if link is None or link.purpose is not TokenPurpose.CONFIRM:
+        raise UnknownLink
+    if link.used_at is not None:
+        raise UsedLink
+    if link.expires_at is not None and link.expires_at <= now:
+        raise ExpiredLink
     # Lock order, here as in withdraw: the signature row first, then its tokens, then a counter.
     # A signature an anti-abuse rule caught is confirmed into quarantine: held, not counted.
-    held = target.signature.quarantine_rule is not None
+    held = link.quarantine_rule is not None
     confirmed = await session.execute(
-        update(Signature)
-        .where(Signature.id == target.signature.id, Signature.status == SignatureStatus.PENDING)
-        .values(
-            status=SignatureStatus.QUARANTINED if held else SignatureStatus.CONFIRMED,
-            confirmed_at=now,
-        )
+        _CONFIRM,
+        {
+            "signature_id": link.signature_id,
+            "new_status": SignatureStatus.QUARANTINED if held else SignatureStatus.CONFIRMED,
+            "at": now,
+        },
     )
-    used = await session.execute(
-        update(SignatureToken)
-        .where(SignatureToken.id == target.token.id, SignatureToken.used_at.is_(None))
-        .values(used_at=now)
-    )
+    used = await session.execute(_USE_LINK, {"token_id": link.token_id, "at": now})
     if db.rowcount(used) != 1:
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
     if db.rowcount(confirmed) == 1:
-        await affiliations.verify(session, target.signature)
+        await affiliations.verify(
+            session, link.signature_id, link.campaign_id, link.email_domain, link.organisation
+        )
         if not held:
-            await counts.add(session, target.campaign.id, +1)
-    return target
+            await counts.add(session, link.campaign_id, +1)
+    return Confirmed(link.slug)
+
+
+_TOKENS = db.table(SignatureToken).c
+_SIGNATURES = db.table(Signature).c
+_CONFIRMING = (
+    select(
+        _TOKENS.id.label("token_id"),
+        _TOKENS.purpose,
+        _TOKENS.used_at,
+        _TOKENS.expires_at,
+        _SIGNATURES.id.label("signature_id"),
+        _SIGNATURES.quarantine_rule,
+        _SIGNATURES.email_domain,
+        _SIGNATURES.organisation,
+        _SIGNATURES.campaign_id,
+        db.table(Campaign).c.slug,
+    )
+    .join_from(db.table(SignatureToken), db.table(Signature))
+    .join(db.table(Campaign))
+    .where(_TOKENS.token_hash == bindparam("token_hash"))
+)
+_CONFIRM = (
+    update(db.table(Signature))
+    .where(
+        _SIGNATURES.id == bindparam("signature_id"),
+        _SIGNATURES.status == SignatureStatus.PENDING,
+    )
+    .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
+)
+_USE_LINK = (
+    update(db.table(SignatureToken))
+    .where(_TOKENS.id == bindparam("token_id"), _TOKENS.used_at.is_(None))
+    .values(used_at=bindparam("at"))
+)
 
 
 async def change_publication(

@@ -122,8 +122,8 @@ async def confirm(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
     now = services.clock()
-    target = await services.write(lambda session: signing.confirm(session, token, now))
-    return Redirect(f"/c/{target.campaign.slug}/confirmed", status_code=303)
+    done = await services.write(lambda session: signing.confirm(session, token, now))
+    return Redirect(f"/c/{done.campaign_slug}/confirmed", status_code=303)
 
 
 @get("/c/{slug:str}/confirmed")
