@@ -42,7 +42,7 @@ from petition.mail import (
     PermanentMailError,
     RenderedMail,
     TemporaryMailError,
-    build_message,
+    compose,
     decode_context,
     encode_context,
 )
@@ -282,10 +282,9 @@ class Sender:
             mail = item.mail if item.mail is not None else self._rendered(item)
             if item.at_most_once:
                 await self._mark_sending(item)
-            message = build_message(
-                self._from, item.to, mail, date=self._clock(), attachment=item.attachment
+            await connection.send(
+                compose(self._from, item.to, mail, date=self._clock(), attachment=item.attachment)
             )
-            await connection.send(message)
         except PermanentMailError as exc:
             outcomes.finished.append(self._finished(item, str(exc)))
         except TemporaryMailError as exc:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import event, select
 from petition import outbox
 from petition.app import build_services
 from petition.db import SessionFactory
-from petition.mail import Backend, Connection, backend_for
+from petition.mail import Backend, Connection, Outgoing, backend_for
 from petition.models import Campaign, OutboxMail, OutboxStatus, SignatureStatus
 from petition.settings import Settings
 from petition.web.deps import Services
@@ -173,9 +172,9 @@ class StopsAfterOne:
         def __init__(self, connection: Connection, stop: Callable[[], None]) -> None:
             self._connection, self._stop = connection, stop
 
-        async def send(self, message: EmailMessage) -> None:
+        async def send(self, mail: Outgoing) -> None:
             self._stop()
-            await self._connection.send(message)
+            await self._connection.send(mail)
 
 
 async def test_a_sender_told_to_stop_finishes_its_mail_and_gives_the_rest_back_due_at_once(
