@@ -20,13 +20,17 @@ STOP_TIMEOUT = 25.0  # after SIGTERM: granian gives its worker 15 s before killi
 
 @contextlib.contextmanager
 def pinned_process(
-    command: list[str], env: dict[str, str], cwd: Path, log_path: Path
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    cpus: str = str(SERVER_CPU),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server on SERVER_CPU (its workers inherit it), stopped by PID on leaving: SIGTERM,
+    """A server on `cpus` (its workers inherit them), stopped by PID on leaving: SIGTERM,
     then SIGKILL of it and of every process it started, if it has not ended in time."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603  # fixed command line, no shell
-            ["taskset", "-c", str(SERVER_CPU), *command],  # noqa: S607  # taskset from PATH
+            ["taskset", "-c", cpus, *command],  # noqa: S607  # taskset from PATH
             env=env,
             cwd=cwd,
             stdout=log,

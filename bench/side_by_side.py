@@ -141,6 +141,7 @@ class Report:
     python: str
     wrk: str
     connections: int
+    petition_server: str  # its workers and CPUs
     warmup_seconds: int
     duration_seconds: int
     pow: dict[str, Any]
@@ -226,6 +227,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="before each server, wait up to this long for a quiet machine (no pytest running, "
         "CPUs idle); the figures say how loaded it was either way",
     )
+    parser.add_argument(
+        "--workers",
+        type=st._positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes of petition serve (PETITION_WORKERS); the ceiling keeps one",
+    )
+    parser.add_argument(
+        "--server-cpus",
+        default=str(SERVER_CPU),
+        metavar="LIST",
+        help=f"CPUs petition serve may run on (taskset -c); default {SERVER_CPU}. With 2 workers "
+        f"on a 2-CPU machine, 0,1: then it shares CPU {CLIENT_CPU} with wrk",
+    )
     parser.add_argument("--duration-limit", type=float, default=5400.0, metavar="SECONDS")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     options = parser.parse_args(argv)
@@ -264,6 +279,7 @@ def run(options: argparse.Namespace, deadline: float) -> Report:
             python=platform.python_version(),
             wrk=count_reads.client_name(argparse.Namespace(client="wrk", threads=1)),
             connections=options.connections,
+            petition_server=f"{options.workers} worker(s) on CPU {options.server_cpus}",
             warmup_seconds=options.warmup,
             duration_seconds=options.duration,
             pow={"cost": cost, "probe": None if probe is None else asdict(probe)},
@@ -452,10 +468,12 @@ class Session:
             del env[f"PETITION_{lifted}"]
         env |= bench_settings(self.cost)
         env |= {"PETITION_SECRET_KEY": self.secret, "PETITION_SERVER": self.server}
+        env["PETITION_WORKERS"] = str(self.options.workers)
         st.create_campaign(env, workdir)
         command = st.petition_command("serve")
         log = workdir / "petition.log"
-        with machine.pinned_process(command, env, st.PROJECT_ROOT, log) as process:
+        cpus = self.options.server_cpus
+        with machine.pinned_process(command, env, st.PROJECT_ROOT, log, cpus) as process:
             base_url = f"http://{st.HOST}:{port}"
             st.wait_until_healthy(process, base_url, log)
             yield Served(process.pid, base_url, log)
@@ -814,7 +832,7 @@ def print_report(r: Report) -> None:
     print(f"  revision    {r.revision}")
     print(f"  machine     {r.machine}, Python {r.python}")
     print(f"  client      {r.wrk} on CPU {CLIENT_CPU}, {r.connections} connections")
-    print(f"  servers     one worker each on CPU {SERVER_CPU}")
+    print(f"  servers     petition: {r.petition_server}; ceiling: one worker on CPU {SERVER_CPU}")
     print(f"  runs        {r.warmup_seconds} s warm-up, then {r.duration_seconds} s measured")
     probe = r.pow.get("probe")
     if probe:

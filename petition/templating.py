@@ -35,6 +35,10 @@ def _environment(templates_dir: Path, autoescape: Any) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates are part of the release: compiled once, not checked on disk per use
+        # (a stat of each file and of what it extends, per page and per mail).
+        auto_reload=False,
+        cache_size=-1,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
         i18n.gettext, i18n.ngettext, newstyle=True
