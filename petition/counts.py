@@ -7,7 +7,9 @@ random, and read as the sum of a handful of rows — never COUNT(*) over signatu
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import AsyncIterator
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,7 @@ from petition.models import CounterShard
 
 SHARDS = 8
 _SHARD = "petition.counter_shard"
+_PENDING = "petition.counts_pending"
 
 
 async def create_shards(session: AsyncSession, campaign_id: int) -> None:
@@ -27,8 +30,33 @@ async def create_shards(session: AsyncSession, campaign_id: int) -> None:
 
 
 async def add(session: AsyncSession, campaign_id: int, delta: int) -> None:
-    """Add `delta` to the campaign's count, inside the caller's transaction."""
+    """Add `delta` to the campaign's count, inside the caller's transaction (at its end, in
+    `batched`)."""
     changes.count(session, campaign_id, delta)
+    pending = session.info.get(_PENDING)
+    if pending is not None:
+        pending[campaign_id] = pending.get(campaign_id, 0) + delta
+        return
+    await _write(session, campaign_id, delta)
+
+
+@contextlib.asynccontextmanager
+async def batched(session: AsyncSession) -> AsyncIterator[None]:
+    """Within: what `add` adds is summed per campaign, and written once on leaving without an
+    error, one statement per campaign instead of one per confirmation (the writer's batches,
+    which run all or nothing; a savepoint rolled back could not take its part back)."""
+    session.info[_PENDING] = {}
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_PENDING, None)
+        raise
+    for campaign_id, delta in session.info.pop(_PENDING).items():
+        if delta:
+            await _write(session, campaign_id, delta)
+
+
+async def _write(session: AsyncSession, campaign_id: int, delta: int) -> None:
     # One shard per transaction: a batch of the writer (petition.writer) then locks one
     # counter row, and two batches committing at once never wait for each other in a cycle.
     shard = session.info.setdefault(_SHARD, random.randrange(SHARDS))  # noqa: S311  # spreading load, not security

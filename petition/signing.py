@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -16,6 +16,7 @@ from petition import affiliations, counts, db, mailcap, outbox, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
+    Affiliation,
     Campaign,
     Publication,
     Signature,
@@ -298,9 +299,10 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> Confirmed
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
     if db.rowcount(confirmed) == 1:
-        await affiliations.verify(
-            session, link.signature_id, link.campaign_id, link.email_domain, link.organisation
-        )
+        if link.has_affiliations:
+            await affiliations.verify(
+                session, link.signature_id, link.campaign_id, link.email_domain, link.organisation
+            )
         if not held:
             await counts.add(session, link.campaign_id, +1)
     return Confirmed(link.slug)
@@ -320,6 +322,10 @@ _CONFIRMING = (
         _SIGNATURES.organisation,
         _SIGNATURES.campaign_id,
         db.table(Campaign).c.slug,
+        # Most campaigns list no organisation's domains: then none is looked up.
+        exists()
+        .where(db.table(Affiliation).c.campaign_id == _SIGNATURES.campaign_id)
+        .label("has_affiliations"),
     )
     .join_from(db.table(SignatureToken), db.table(Signature))
     .join(db.table(Campaign))

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import changes
+from petition import changes, counts
 from petition.bus import Bus
 from petition.db import SessionFactory
 
@@ -199,11 +199,12 @@ async def _all_or_nothing(batch: list[_Item[Any]], session: AsyncSession) -> lis
     """The common case, without a savepoint per piece (one costs more than a signing's own
     statements): every piece succeeds, or the first that raises rolls the whole batch back."""
     results = []
-    for item in batch:
-        try:
-            results.append(await item.work(session))
-        except Exception as exc:
-            raise _OneFailed from exc
+    async with counts.batched(session):
+        for item in batch:
+            try:
+                results.append(await item.work(session))
+            except Exception as exc:
+                raise _OneFailed from exc
     return results
 
 
