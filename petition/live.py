@@ -137,7 +137,8 @@ class Hub:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._unknown = asyncio.Lock()
-        self._loaded_at = -math.inf
+        self._loaded_at = -math.inf  # the last reading of every campaign
+        self._read_at = -math.inf  # the last reading of any
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.started_at = clock()
@@ -249,7 +250,7 @@ class Hub:
             if not self._wake.is_set():
                 self._everything_dirty = True  # nothing announced for a while: read anyway
             # However many changes arrive, read at most once per interval.
-            await asyncio.sleep(max(0.0, self._loaded_at + self._timing.interval - loop.time()))
+            await asyncio.sleep(max(0.0, self._read_at + self._timing.interval - loop.time()))
             self._wake.clear()
             everything, self._everything_dirty = self._everything_dirty, False
             dirty, self._dirty = self._dirty, set()
@@ -268,6 +269,7 @@ class Hub:
             now = self._clock()
             async with self._sessions() as session, session.begin():
                 fresh = await read_states(session, ids, now)
+            self._read_at = started
             if ids is None:
                 for gone in set(self._topics) - {state.id for state in fresh}:
                     del self._slugs[self._topics.pop(gone).state.slug]

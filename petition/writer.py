@@ -7,10 +7,11 @@ the writer, which runs whatever has queued up meanwhile in one transaction — e
 isolated from the others, so that one bad request fails alone — commits once, and only then
 answers each request. Nothing is answered as done before it is on disk.
 
-Isolation is paid for only when it is needed: a batch runs first without savepoints (each one
-costs more than a signing's own statements). If a piece raises, the whole transaction is rolled
-back and the batch runs again with each piece in a savepoint of its own, where the failing one
-is rolled back alone and answered with its error.
+Isolation is paid for only when it is needed: a batch runs first without savepoints (each is
+two more statements per piece), and a request that comes alone runs in a transaction of its
+own. If a piece raises, the whole transaction is rolled back and the batch runs again with each
+piece in a savepoint of its own, where the failing one is rolled back alone and answered with
+its error.
 
 A piece of work may therefore run twice, or more: if a batch's commit fails (a deadlock between
 two PostgreSQL lanes, a full disk), each piece that had succeeded is run again alone, in its own
@@ -140,24 +141,23 @@ class Writer:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Item[Any]]) -> None:
-        if len(batch) > 1:
-            results: list[Any] = []
-            session: AsyncSession | None = None
-            try:
-                async with transaction(self._sessions, self._bus, self._counted) as session:
-                    results = await _all_or_nothing(batch, session)
-            except _OneFailed:
-                pass  # rolled back whole: each piece again, in a savepoint of its own
-            except Exception:
-                if not _committed(session):
-                    raise
-                log.exception("a batch committed, but what follows its commit failed")
-                _answer_all(batch, results)
+        if len(batch) == 1:  # nothing to isolate it from: its own transaction, no savepoint
+            await self._alone(batch[0])
+            return
+        results: list[Any] = []
+        session: AsyncSession | None = None
+        try:
+            async with transaction(self._sessions, self._bus, self._counted) as session:
+                results = await _all_or_nothing(batch, session)
+        except _OneFailed:
+            await self._each_isolated(batch)  # rolled back whole: each in a savepoint, again
+            return
+        except Exception:
+            if not _committed(session):
+                await self._each_isolated(batch)  # the commit failed: the same way
                 return
-            else:
-                _answer_all(batch, results)
-                return
-        await self._each_isolated(batch)
+            log.exception("a batch committed, but what follows its commit failed")
+        _answer_all(batch, results)
 
     async def _each_isolated(self, batch: list[_Item[Any]]) -> None:
         done: list[tuple[_Item[Any], Any]] = []
@@ -175,8 +175,6 @@ class Writer:
         except Exception:
             if _committed(session):
                 log.exception("a batch committed, but what follows its commit failed")
-            elif len(batch) == 1:
-                raise  # answered with the error by the lane
             else:
                 log.warning("a batch of %d could not commit; each is tried alone", len(done))
                 for item, _ in done:
@@ -186,18 +184,22 @@ class Writer:
             _answer(item, result=result)
 
     async def _alone(self, item: _Item[Any]) -> None:
+        session: AsyncSession | None = None
         try:
             async with transaction(self._sessions, self._bus, self._counted) as session:
                 result = await item.work(session)
         except Exception as exc:
-            _answer(item, exc=exc)
-        else:
-            _answer(item, result=result)
+            if not _committed(session):
+                _answer(item, exc=exc)
+                return
+            log.exception("a piece of work committed, but what follows its commit failed")
+        _answer(item, result=result)
 
 
 async def _all_or_nothing(batch: list[_Item[Any]], session: AsyncSession) -> list[Any]:
-    """The common case, without a savepoint per piece (one costs more than a signing's own
-    statements): every piece succeeds, or the first that raises rolls the whole batch back."""
+    """The common case, without a savepoint per piece: every piece succeeds, or the first
+    that raises rolls the whole batch back.
+    What the pieces add to the counters is written once, at the end (`counts.batched`)."""
     results = []
     async with counts.batched(session):
         for item in batch:
