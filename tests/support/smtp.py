@@ -25,6 +25,7 @@ class SmtpSink:
     def __init__(self, port: int) -> None:
         self.port = port
         self.messages: list[EmailMessage] = []
+        self.received: list[bytes] = []  # each message as it came, for outside checkers
         self.refuse: set[str] = set()
         # A mail to one of `hold` is kept waiting before its answer until `release` is set:
         # the moment to kill a sender in the middle of a delivery. It is never accepted.
@@ -63,6 +64,7 @@ class SmtpSink:
         assert isinstance(message, EmailMessage)
         with self._lock:
             self.messages.append(message)
+            self.received.append(bytes(envelope.content))
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:
