@@ -121,11 +121,16 @@ def _decode_object(value: dict[str, Any]) -> object:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A mail as it leaves: the envelope and the bytes of the message."""
+    """A mail as it leaves: the envelope and the message, written out (bytes) or, for the rare
+    mail the email library writes (an attachment, an address beyond ASCII), as it built it."""
 
     envelope_from: str  # the bare address of From
     to: str
-    data: bytes
+    content: bytes | EmailMessage
+
+    def as_bytes(self) -> bytes:
+        content = self.content
+        return content if isinstance(content, bytes) else bytes(content)
 
 
 def compose(
@@ -150,8 +155,10 @@ def compose(
         ) from exc
     envelope_from = parseaddr(sender)[1] or sender
     if attachment is not None or not (sender.isascii() and to.isascii()):
-        message = build_message(sender, to, mail, date=date, attachment=attachment)
-        return Outgoing(envelope_from, to, message.as_bytes())
+        # An address beyond ASCII needs SMTPUTF8, which aiosmtplib's send_message negotiates.
+        return Outgoing(
+            envelope_from, to, build_message(sender, to, mail, date=date, attachment=attachment)
+        )
     boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable text
     subject = Header(header_text(mail.subject), "utf-8", header_name="Subject").encode()
     head = (
@@ -287,7 +294,10 @@ class _SmtpConnection:
 
     async def send(self, mail: Outgoing) -> None:
         try:
-            await self._client.sendmail(mail.envelope_from, [mail.to], mail.data)
+            if isinstance(mail.content, bytes):
+                await self._client.sendmail(mail.envelope_from, [mail.to], mail.content)
+            else:
+                await self._client.send_message(mail.content)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             error = f"recipient refused: {'; '.join(str(r) for r in exc.recipients)}"
@@ -322,10 +332,11 @@ class _FileConnection:
         self._directory = directory
 
     async def send(self, mail: Outgoing) -> None:
-        message = BytesParser(policy=policy.default).parsebytes(mail.data)
+        data = mail.as_bytes()
+        message = BytesParser(policy=policy.default).parsebytes(data)
         stem = str(message["Message-ID"]).strip("<>").replace("/", "_")
         path = self._directory / f"{stem}.eml"
-        path.write_bytes(mail.data)
+        path.write_bytes(data)
         body = message.get_body(("plain",))
         text = body.get_content() if body is not None else ""
         # Development aid only (no SMTP configured): printed, never logged.

@@ -110,3 +110,13 @@ async def test_a_withdrawn_signer_can_sign_again(server: LiveServer, smtp: SmtpS
         mails = await smtp.wait_for(2)
         await press(browser, link(mails[1], "confirm"))
         assert await displayed_count(browser, SLUG) == 1
+
+
+async def test_an_address_beyond_ascii_gets_its_mail(server: LiveServer, smtp: SmtpSink) -> None:
+    """An internationalised address (RFC 6531) gets its mail: it leaves with SMTPUTF8."""
+    async with server.client() as camille:
+        answer = await sign(camille, SLUG, signer("camille@bücher.example"))
+        assert answer.status_code == 303
+        [mail] = await smtp.wait_for(1)
+    assert mail["To"] == "camille@bücher.example"
+    assert mail["Subject"].startswith("Confirmez votre signature")
