@@ -54,13 +54,19 @@ def config(settings: Settings, secret: bytes) -> CSRFConfig:
 def fresh_cookie(settings: Settings, secret: bytes) -> Cookie:
     """A new token for a browser whose privileges just changed (a login)."""
     same = config(settings, secret)
+    return cookie(same, generate_csrf_token(same.secret))
+
+
+def cookie(config: CSRFConfig, token: str) -> Cookie:
+    """The cookie that carries `token`, as Litestar's CSRF middleware sets it."""
     return Cookie(
-        key=same.cookie_name,
-        value=generate_csrf_token(same.secret),
-        path=same.cookie_path,
-        httponly=same.cookie_httponly,
-        secure=same.cookie_secure,
-        samesite=same.cookie_samesite,
+        key=config.cookie_name,
+        value=token,
+        path=config.cookie_path,
+        httponly=config.cookie_httponly,
+        secure=config.cookie_secure,
+        samesite=config.cookie_samesite,
+        domain=config.cookie_domain,
     )
 
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.middleware.csrf import generate_csrf_token
 from litestar.utils.scope.state import ScopeState
 
 from petition.live import CampaignState, Hub
+from petition.web.csrf import cookie as csrf_cookie
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,15 +80,7 @@ class Ready:
         self._cookie_names = (csrf.cookie_name.encode(), language_cookie.encode())
         # The CSRF middleware's own Set-Cookie, with the token to be put in its place.
         placeholder = "0" * 128
-        header = Cookie(
-            key=csrf.cookie_name,
-            value=placeholder,
-            path=csrf.cookie_path,
-            secure=csrf.cookie_secure,
-            httponly=csrf.cookie_httponly,
-            samesite=csrf.cookie_samesite,
-            domain=csrf.cookie_domain,
-        ).to_header(header="")
+        header = csrf_cookie(csrf, placeholder).to_header(header="")
         self._cookie_parts = tuple(part.encode("latin-1") for part in header.split(placeholder))
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
