@@ -49,8 +49,7 @@ MAX_ANSWERS = 512  # campaigns × languages × with and without a cookie; the ol
 @dataclass(frozen=True, slots=True)
 class _Answer:
     state: CampaignState  # the snapshot it was made from (compared by identity)
-    until: datetime  # the end of the second it was made in
-    status: int
+    until: datetime  # the end of the second it was made in (only a 200 is kept)
     headers: tuple[tuple[bytes, bytes], ...]  # without the CSRF cookie
     pieces: tuple[bytes, ...]  # the body, split around the CSRF token
     csrf: bool  # the route hands out a CSRF token (and a cookie to whoever has none)
@@ -118,7 +117,7 @@ class Ready:
             body = token.join(answer.pieces)
         else:
             body = answer.pieces[0]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _take(self, ask: _Ask, scope: Scope, recorded: list[Message]) -> None:
@@ -148,7 +147,6 @@ class Ready:
         answer = _Answer(
             state=state,
             until=now.replace(microsecond=0) + timedelta(seconds=1),
-            status=200,
             headers=tuple(headers),
             pieces=pieces,
             csrf=csrf,
