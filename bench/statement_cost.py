@@ -1,8 +1,9 @@
 """What one INSERT costs the server's CPU, by the layers it goes through.
 
 The same INSERT (a row with a unique index, as a signature has), 3,000 times in one transaction
-of a fresh SQLite file: through SQLAlchemy's async engine over aiosqlite (petition's path),
-aiosqlite alone, SQLAlchemy's sync engine, and the standard library's sqlite3 (the lean
+of a fresh SQLite file: through SQLAlchemy's async engine over petition's inline driver (the
+writer's path, petition/sqlite_inline.py), over aiosqlite (the read engine's, and the writer's
+before), aiosqlite alone, SQLAlchemy's sync engine, and the standard library's sqlite3 (the lean
 ceiling's). Prints the CPU time per statement of this process (every thread). See bench/README.md.
 
     .venv/bin/python bench/statement_cost.py [--statements N]
@@ -23,6 +24,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
+from petition import sqlite_inline
+
 _METADATA = MetaData()
 _TABLE = Table(
     "t",
@@ -39,8 +42,8 @@ def _per_statement(started: float, n: int) -> float:
     return (time.process_time() - started) / n * 1e6
 
 
-async def _sqlalchemy_async(directory: Path, n: int) -> float:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{directory}/async.db")
+async def _sqlalchemy_async(directory: Path, n: int, driver: str) -> float:
+    engine = create_async_engine(f"sqlite+{driver}:///{directory}/{driver}.db")
     async with engine.begin() as connection:
         await connection.run_sync(_METADATA.create_all)
     statement = insert(_TABLE)
@@ -54,7 +57,7 @@ async def _sqlalchemy_async(directory: Path, n: int) -> float:
 
 
 async def _aiosqlite(directory: Path, n: int) -> float:
-    async with aiosqlite.connect(directory / "aiosqlite.db") as connection:
+    async with aiosqlite.connect(directory / "aiosqlite-alone.db") as connection:
         await connection.execute(_DDL)
         started = time.process_time()
         for i in range(n):
@@ -92,10 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--statements", type=int, default=3000, metavar="N")
     n = parser.parse_args(argv).statements
+    sqlite_inline.register()
     ways: list[tuple[str, Callable[[Path, int], float]]] = [
         (
-            "SQLAlchemy async over aiosqlite (petition)",
-            lambda d, k: asyncio.run(_sqlalchemy_async(d, k)),
+            "SQLAlchemy async over the inline driver (petition's writer)",
+            lambda d, k: asyncio.run(_sqlalchemy_async(d, k, sqlite_inline.DRIVER)),
+        ),
+        (
+            "SQLAlchemy async over aiosqlite (petition's reads)",
+            lambda d, k: asyncio.run(_sqlalchemy_async(d, k, "aiosqlite")),
         ),
         ("aiosqlite alone", lambda d, k: asyncio.run(_aiosqlite(d, k))),
         ("SQLAlchemy sync over sqlite3", _sqlalchemy_sync),

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from petition import sqlite_inline
+
 SessionFactory = async_sessionmaker[AsyncSession]
+# Execution options of a statement long enough to hold up page views if it ran on the event
+# loop (a bulk erasure, a scan over every signature): on SQLite, it runs in the writer's thread.
+OFF_LOOP = {"off_loop": True}
 READERS = 4  # pooled read-only SQLite connections per process (as many again on demand)
 
 
@@ -65,6 +70,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return create_async_engine(target, pool_pre_ping=True, **kwargs)
     if target.database and target.database != ":memory:":
         Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    # Statements on the event loop, their waits (BEGIN, COMMIT) in a thread: see sqlite_inline.
+    sqlite_inline.register()
+    target = target.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
     # One connection per process: SQLite has one writer anyway, and queueing in the pool is
     # fairer and faster than several connections spinning on the busy handler.
     engine = create_async_engine(target, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
@@ -118,7 +126,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front, so another process (the CLI beside the server)
     # waits on the busy timeout instead of failing on a lock upgrade half-way through.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # The wait is the busy timeout's: off the event loop.
+    connection.exec_driver_sql("BEGIN IMMEDIATE", execution_options=OFF_LOOP)
+
+
+async def off_loop(session: AsyncSession) -> None:
+    """Run every statement of this session's transaction off the event loop (on SQLite): for
+    jobs that go through a whole table. Call it before the session's first statement."""
+    await session.connection(execution_options=OFF_LOOP)
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -135,11 +150,16 @@ async def scrub(engine: AsyncEngine) -> None:
     if engine.dialect.name != "sqlite":
         return
     async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        if driver is None:  # only a closed connection has none
-            raise RuntimeError("no live SQLite connection to checkpoint")
-        await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await connection.run_sync(_checkpoint)
+
+
+def _checkpoint(connection: Any) -> None:
+    # On the driver's connection, outside any transaction (a checkpoint cannot run inside one),
+    # and off the loop: it waits for readers to leave the pages it folds in.
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, sqlite_inline.InlineConnection):
+        raise RuntimeError("no live SQLite connection to checkpoint")
+    driver.off_loop(driver.cursor().execute, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def rowcount(result: object) -> int:

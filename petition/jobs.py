@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from petition import reconcile, retention
+from petition import db, reconcile, retention
 from petition.outbox import Sender
 from petition.web.deps import Services
 
@@ -54,6 +54,7 @@ async def purge(services: Services) -> None:
     """Delete what the retention periods say must go (see petition.retention)."""
     policy = retention.Policy.from_settings(services.settings)
     async with services.transaction() as session:
+        await db.off_loop(session)
         report = await retention.purge(session, services.clock(), policy)
     if report.total:
         await services.scrub()
@@ -63,6 +64,7 @@ async def purge(services: Services) -> None:
 async def check_counts(services: Services) -> None:
     """Compare counters with signatures, repair and report any drift."""
     async with services.transaction() as session:
+        await db.off_loop(session)
         drifts = await reconcile.check(session, fix=True)
     for drift in drifts:
         log.warning(

@@ -139,6 +139,10 @@ class Hub:
         self._unknown = asyncio.Lock()
         self._loaded_at = -math.inf  # the last reading of every campaign
         self._read_at = -math.inf  # the last reading of any
+        # Moves this process added to the snapshot (`counted`), numbered: a reading that began
+        # before a move may not see it, and must not take it back.
+        self._moves = 0
+        self._moved: dict[int, int] = {}  # campaign id -> number of its latest move
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.started_at = clock()
@@ -183,6 +187,9 @@ class Hub:
         again now: which confirmation is now the latest only the database knows.
         """
         now = self._clock()
+        for campaign_id in moves:
+            self._moves += 1
+            self._moved[campaign_id] = self._moves
         fell = frozenset(campaign_id for campaign_id, delta in moves.items() if delta < 0)
         for campaign_id, delta in moves.items():
             topic = self._topics.get(campaign_id)
@@ -267,6 +274,7 @@ class Hub:
             loop = asyncio.get_running_loop()
             started = loop.time()
             now = self._clock()
+            moves_before = self._moves
             async with self._sessions() as session, session.begin():
                 fresh = await read_states(session, ids, now)
             self._read_at = started
@@ -279,6 +287,10 @@ class Hub:
                 if topic is None:
                     self._topics[state.id] = Topic(state, now)
                     self._slugs[state.slug] = state.id
+                elif self._moved.get(state.id, 0) > moves_before:
+                    # Counted here while we read: this reading may be older than the count
+                    # pages show now. Keep theirs; the next reading settles it.
+                    self.changed(frozenset({state.id}))
                 elif state != topic.published:
                     topic.publish(state, now)
                 else:  # the same for watchers; its text or notice may be new

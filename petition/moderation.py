@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, counts
+from petition import audit, counts, db
 from petition.models import Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 50
@@ -156,6 +156,7 @@ async def invalidate(
                 status=SignatureStatus.INVALIDATED, invalidated_at=now, invalidation_reason=reason
             )
             .returning(Signature.id)
+            .execution_options(**db.OFF_LOOP)  # as many rows as the rule matches
         )
         done = len(result.all())
         if statuses == (SignatureStatus.CONFIRMED,) and done:
@@ -188,6 +189,7 @@ async def restore(
             quarantine_rule=None,
         )
         .returning(Signature.id)
+        .execution_options(**db.OFF_LOOP)
     )
     recounted = len(confirmed.all())
     pending = await session.execute(
@@ -200,6 +202,7 @@ async def restore(
             quarantine_rule=None,
         )
         .returning(Signature.id)
+        .execution_options(**db.OFF_LOOP)
     )
     total = recounted + len(pending.all())
     if recounted:

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from petition import audit, counts, defences
+from petition import audit, counts, db, defences
 from petition.models import AbuseSignal, Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 100
@@ -79,6 +79,7 @@ async def release(
         .where(*chosen, Signature.status == SignatureStatus.QUARANTINED)
         .values(status=SignatureStatus.CONFIRMED, quarantine_rule=None)
         .returning(Signature.id)
+        .execution_options(**db.OFF_LOOP)  # every signature a rule held, maybe thousands
     )
     counted = len(confirmed.all())
     pending = await session.execute(
@@ -86,6 +87,7 @@ async def release(
         .where(*chosen, Signature.status == SignatureStatus.PENDING)
         .values(quarantine_rule=None)
         .returning(Signature.id)
+        .execution_options(**db.OFF_LOOP)  # every signature a rule held, maybe thousands
     )
     total = counted + len(pending.all())
     if counted:

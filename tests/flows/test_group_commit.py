@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -188,3 +190,32 @@ async def test_a_server_killed_during_a_burst_loses_no_signature_it_answered(
     missing = [e for e in answered if tokens.email_hash(secret, e) not in stored]
     assert missing == []
     assert total is not None and total >= len(answered)
+
+
+async def test_while_another_process_holds_the_write_lock_the_site_still_answers(
+    server: LiveServer, smtp: SmtpSink, settings: Settings, campaign: Campaign
+) -> None:
+    """The writer's statements run on the event loop (SQLite); its waits must not. A command
+    beside the server holds SQLite's write lock: the signer waits for it, page views do not."""
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite:///"):
+        pytest.skip("SQLite's write lock (PostgreSQL locks rows, not the database)")
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    async with server.client() as browser, server.client() as reader:
+        page = await browser.get(f"/c/{SLUG}")
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            signing = asyncio.create_task(
+                browser.post(f"/c/{SLUG}", data={**hidden_fields(page), **signer()})
+            )
+            await asyncio.sleep(0.5)
+            assert not signing.done()  # waiting for the lock
+            for path in (f"/c/{SLUG}", f"/api/v1/campaigns/{SLUG}", "/healthz"):
+                answer = await asyncio.wait_for(reader.get(path), timeout=2)
+                assert answer.status_code == 200
+            assert not signing.done()
+        finally:
+            holder.rollback()
+            holder.close()
+        assert (await signing).status_code == 303
+    assert len(await smtp.wait_for(1)) == 1
