@@ -41,31 +41,34 @@ class MemoryCounter:
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._hits: dict[tuple[str, int, int], int] = {}  # (key, window seconds, slot)
+        # Per window length, the window now open and its counts per key. A window that is over
+        # is dropped whole when the next one opens: no scan over every client ever seen (with
+        # tens of thousands of signers an hour, a scan per request made signing quadratic).
+        self._windows: dict[int, tuple[int, dict[str, int]]] = {}
         self._salts: dict[date, bytes] = {}
 
     async def hit(self, key: str, window: timedelta) -> int:
-        seconds = int(window.total_seconds())
-        now = int(self._clock().timestamp())
-        if len(self._hits) >= 10_000:
-            self._forget_past(now)
-        slot = (key, seconds, now // seconds)
-        count = self._hits.get(slot, 0) + 1
-        self._hits[slot] = count
+        counts = self._open(int(window.total_seconds()))
+        count = counts.get(key, 0) + 1
+        counts[key] = count
         return count
 
     async def forget(self, key: str, window: timedelta) -> None:
-        seconds = int(window.total_seconds())
-        self._hits.pop((key, seconds, int(self._clock().timestamp()) // seconds), None)
+        self._open(int(window.total_seconds())).pop(key, None)
 
     async def salt(self, day: date) -> bytes:
         if day not in self._salts:
             self._salts = {day: secrets.token_bytes(32)}  # the previous day's salt is dropped
         return self._salts[day]
 
-    def _forget_past(self, now: int) -> None:
-        """Drop the counts of windows that are over (each by its own length)."""
-        self._hits = {k: v for k, v in self._hits.items() if k[2] >= now // k[1]}
+    def _open(self, seconds: int) -> dict[str, int]:
+        """The counts of the window of this length that is open now."""
+        slot = int(self._clock().timestamp()) // seconds
+        window = self._windows.get(seconds)
+        if window is None or window[0] != slot:
+            window = (slot, {})
+            self._windows[seconds] = window
+        return window[1]
 
 
 class RedisCounter:

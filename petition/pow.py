@@ -6,8 +6,11 @@ kept until the challenge would have expired anyway. The library checks signature
 the expiry is checked here against our own clock.
 
 The browser's work is a search: attempts of a short PBKDF2, one per counter, until it meets the
-one we picked at random. It needs thousands of attempts; we derive one to issue the challenge
-and one to check it, so raising the cost lengthens the search and costs the server nothing more.
+one we picked at random. It needs thousands of attempts; we derive one, to issue the challenge,
+and sign the key it gives (ALTCHA's key signature). A check then compares the key the browser
+found with that signature, one HMAC: microseconds, whatever the cost. Raising the cost lengthens
+the search and costs the server nothing more. (A challenge issued without a key signature, by
+an earlier version, is checked by deriving its key again.)
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def hmac_key(secret: bytes) -> bytes:
     return hmac.new(secret, b"altcha-challenges", hashlib.sha256).digest()
 
 
+def key_signing_key(secret: bytes) -> bytes:
+    """The key the solution's derived key is signed with, another one from the server secret."""
+    return hmac.new(secret, b"altcha-derived-keys", hashlib.sha256).digest()
+
+
 def search(cost: int) -> tuple[int, int]:
     """(iterations per attempt, attempts on average) for the work `cost` asks of a browser."""
     work = ATTEMPTS_PER_COST * cost
@@ -68,6 +76,7 @@ def challenge(
         counter=secrets.randbelow(2 * attempts - 1),
         data={"campaign": campaign_id, "expires": expires},
         hmac_secret=hmac_key(secret),
+        hmac_key_secret=key_signing_key(secret),
     )
     return dict(issued.to_dict())
 
@@ -91,7 +100,9 @@ async def check(
     if not isinstance(data, dict):
         return INVALID
     try:
-        verified = altcha.verify_solution(parsed, hmac_key(secret)).verified
+        verified = altcha.verify_solution(
+            parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
+        ).verified
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return INVALID  # whatever a forger sends, it is a wrong solution, not a server error
     if not verified:

@@ -59,7 +59,7 @@ async def recorded(sessions: SessionFactory) -> tuple[dict[str, str | None], lis
 
 
 @pytest.mark.usefixtures("campaign")
-async def test_at_the_default_cost_one_short_derivation_is_checked_and_the_form_signs(
+async def test_at_the_default_cost_the_key_found_is_checked_by_its_signature_and_the_form_signs(
     settings: Settings, clock: FakeClock, sessions: SessionFactory
 ) -> None:
     async with serve(settings, clock) as server, server.client() as browser:
@@ -67,6 +67,8 @@ async def test_at_the_default_cost_one_short_derivation_is_checked_and_the_form_
         answer = await send(browser, "Default", work.to_base64())
     assert (answer.status_code, answer.headers["location"]) == (303, f"/c/{SLUG}/thanks")
     assert work.challenge.parameters.cost == 312
+    # The server signed the key when it drew the counter: a check is one HMAC, no derivation.
+    assert work.challenge.parameters.key_signature
     assert work.solution.counter + 1 <= 2 * proof.search(Settings().pow_cost)[1] - 1
     assert await recorded(sessions) == ({"Default": None}, [])
 
@@ -93,6 +95,13 @@ def cheaper(work: altcha.Payload) -> str:
     return altcha.Payload(work.challenge, altcha.Solution(0, key.hex())).to_base64()
 
 
+def prefix_padded(work: altcha.Payload) -> str:
+    """The half of the key the challenge shows, the other half made up: no search at all."""
+    shown = work.challenge.parameters.key_prefix
+    made_up = shown + "0" * (64 - len(shown))
+    return altcha.Payload(work.challenge, altcha.Solution(0, made_up)).to_base64()
+
+
 def other_counter(work: altcha.Payload) -> str:
     """A counter guessed, with its key honestly derived: it is not the one drawn."""
     parameters = work.challenge.parameters
@@ -103,7 +112,7 @@ def other_counter(work: altcha.Payload) -> str:
 
 
 @pytest.mark.usefixtures("campaign")
-@pytest.mark.parametrize("forge", [cheaper, other_counter])
+@pytest.mark.parametrize("forge", [cheaper, prefix_padded, other_counter])
 async def test_a_solution_that_skips_the_search_is_answered_alike_and_not_recorded(
     forge: Callable[[altcha.Payload], str],
     settings: Settings,
