@@ -30,6 +30,7 @@ from petition import (
     organisers,
     privacy,
     published,
+    runtime,
     stopping,
     templating,
     tokens,
@@ -206,7 +207,8 @@ async def _web_lifespan(services: Services, _app: Litestar) -> AsyncIterator[Non
     async with running(services, send_mail=services.settings.run_mail_sender):
         await services.hub.start()
         try:
-            with stopping.on_exit_signal(services.hub.end_streams):
+            # What start-up loaded stays for good: out of the collector's way.
+            with runtime.settled(), stopping.on_exit_signal(services.hub.end_streams):
                 yield
         finally:
             await services.hub.stop()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from petition import runtime
 from petition.app import build_services, running
 from petition.models import utcnow
 from petition.settings import Settings
@@ -30,7 +31,8 @@ async def run(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> 
     try:
         async with running(services, send_mail=True):
             log.info("worker started: sending mail, running the scheduled jobs")
-            await stop.wait()
+            with runtime.settled():
+                await stop.wait()
             # Leaving `running` lets the sender finish the batch it is handing over.
             log.info("worker stopping")
     finally:
