@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import altcha
+import altcha.v2 as altcha_v2  # its canonical JSON, the reference our quick check must match
 import httpx
 import pytest
 from sqlalchemy import select
@@ -126,3 +128,14 @@ async def test_a_solution_that_skips_the_search_is_answered_alike_and_not_record
     assert bad.status_code == good.status_code == 303
     assert bad.headers["location"] == good.headers["location"] == f"/c/{SLUG}/thanks"
     assert await recorded(sessions) == ({"Honest": None}, [proof.INVALID])
+
+
+@pytest.mark.parametrize("campaign_id", [1, 42, 2**31 - 1])
+def test_what_we_sign_is_written_as_the_library_writes_it(campaign_id: int) -> None:
+    """The quick check recomputes the challenge's signature with json.dumps; for every
+    challenge we issue that must be, to the byte, the library's JSON.stringify-like text."""
+    now = datetime.now(UTC)
+    for cost in (1, 10, 5000):
+        issued = proof.challenge(b"s" * 32, campaign_id, now, cost, timedelta(minutes=30))
+        parameters = altcha.Challenge.from_dict(issued).parameters.to_dict()
+        assert proof.canonical(parameters) == altcha_v2._canonical_json(parameters)
