@@ -103,9 +103,12 @@ async def check(
     if not isinstance(data, dict):
         return INVALID
     try:
-        verified = _signed_key_found(parsed, secret) or altcha.verify_solution(
-            parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
-        ).verified
+        verified = (
+            _signed_key_found(parsed, secret)
+            or altcha.verify_solution(
+                parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
+            ).verified
+        )
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return INVALID  # whatever a forger sends, it is a wrong solution, not a server error
     if not verified:

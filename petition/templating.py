@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,14 @@ def _date(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
 @pass_context
 def _datetime(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
     # Day, month, year and minutes: seconds and UTC offsets mean nothing to a signer.
-    return format_datetime(
-        value,
-        format="d MMMM y, HH:mm",
-        tzinfo=ZoneInfo(tz),
-        locale=context.get("locale", i18n.DEFAULT_LOCALE),
-    )
+    local = value.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
+    return _minute(local, context.get("locale", i18n.DEFAULT_LOCALE))
+
+
+@functools.lru_cache(maxsize=256)
+def _minute(local: datetime, locale: str) -> str:
+    """Formatted once per minute and language: the mails of a burst share their expiry's."""
+    return format_datetime(local, format="d MMMM y, HH:mm", tzinfo=local.tzinfo, locale=locale)
 
 
 @pass_context
