@@ -39,6 +39,7 @@ from petition.bus import bus_for
 from petition.defences import Defences
 from petition.limits import ClientKeys, Counter, MemoryCounter, RedisCounter
 from petition.live import Cache, Hub, HubTiming
+from petition.mail_shapes import ShapedRenderer
 from petition.memo import Memo
 from petition.models import utcnow
 from petition.outbox import Sender
@@ -110,7 +111,10 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
     catalogs = i18n.load_catalogs()
-    render_mail = mail.Renderer(templating.mail_environment(), catalogs, settings.timezone)
+    # The bulk mails of a burst rendered once per campaign, language and expiry minute.
+    render_mail = ShapedRenderer(
+        mail.Renderer(templating.mail_environment(), catalogs, settings.timezone)
+    )
     bus = bus_for(settings)
     counter = _counter(settings, secret, clock)
     client_keys = ClientKeys(counter, clock)
@@ -164,7 +168,7 @@ def _sender(
     sessions: db.SessionFactory,
     clock: Callable[[], datetime],
     scrub: Callable[[], Awaitable[None]],
-    render: mail.Renderer,
+    render: mail.Render,
 ) -> Sender:
     """The outbox's sender; it renders the mail queued unrendered as the pages do."""
     return Sender(

@@ -13,7 +13,7 @@ import re
 import secrets
 import sys
 import unicodedata
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +77,10 @@ def render(
             text=env.get_template(f"email/{name}/body.txt").render(values),
             html=env.get_template(f"email/{name}/body.html").render(values),
         )
+
+
+# A mail by name, language and values: a Renderer, or one that keeps shapes (mail_shapes).
+Render = Callable[[str, str, Mapping[str, Any]], RenderedMail]
 
 
 @dataclass(frozen=True, slots=True)

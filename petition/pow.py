@@ -103,15 +103,10 @@ async def check(
     if not isinstance(data, dict):
         return INVALID
     try:
-        verified = (
-            _signed_key_found(parsed, secret)
-            or altcha.verify_solution(
-                parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
-            ).verified
-        )
+        good = verified(parsed, secret)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return INVALID  # whatever a forger sends, it is a wrong solution, not a server error
-    if not verified:
+    if not good:
         return INVALID
     if data.get("campaign") != campaign_id:
         return OTHER_CAMPAIGN
@@ -126,6 +121,15 @@ async def check(
     # The primary key decides: a solution spent already inserts nothing.
     fresh = await session.scalar(_spend(db.dialect_of(session)), spent)
     return None if fresh is not None else REPLAYED
+
+
+def verified(parsed: altcha.Payload, secret: bytes) -> bool:
+    """Whether the solution is right for a challenge we signed (its expiry is the caller's)."""
+    return _signed_key_found(parsed, secret) or bool(
+        altcha.verify_solution(
+            parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
+        ).verified
+    )
 
 
 def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool:

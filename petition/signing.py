@@ -214,7 +214,9 @@ async def _queue_mail(
     if TokenPurpose.CONFIRM in links:
         context |= {
             "confirm_url": ctx.links.confirm(links[TokenPurpose.CONFIRM]),
-            "expires_at": expires,
+            # To the minute, as the mail shows it (the link may be used until `expires`): the
+            # mails of the same minute share their shape (petition.mail_shapes).
+            "expires_at": expires.replace(second=0, microsecond=0),
         }
     # Rendered by the sender, out of the request; erased with the address once sent.
     await outbox.enqueue_unrendered(

@@ -43,7 +43,7 @@ class Services:
     # PostgreSQL's pool (a crowd must not open a connection per request).
     short_reads: SessionFactory
     pages: Environment
-    render_mail: mail.Renderer  # every mail, by name and language (the sender's too)
+    render_mail: mail.Render  # every mail, by name and language (the sender's too)
     catalogs: Mapping[str, NullTranslations]
     secret: bytes
     clock: Callable[[], datetime]
