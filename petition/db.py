@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from petition import sqlite_inline
 
@@ -39,7 +40,7 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(str(url) if isinstance(url, URL) else url).get_backend_name() == "sqlite"
 
 
-def dialect_of(session: AsyncSession) -> str:
+def dialect_of(session: AsyncSession | Session) -> str:
     """`sqlite` or `postgresql`: for the few statements each writes in its own way."""
     return session.get_bind().dialect.name
 

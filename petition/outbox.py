@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from petition import db
 from petition.db import SessionFactory
@@ -109,7 +110,29 @@ async def enqueue_unrendered(
     The hot path's way: no rendering, no unit of work, nothing read back. `context` holds str,
     int, None and aware datetimes; the row `signature_id` names must have been flushed.
     """
-    await session.execute(
+    await session.run_sync(
+        enqueue_unrendered_in,
+        template=template,
+        to=to,
+        locale=locale,
+        context=context,
+        now=now,
+        signature_id=signature_id,
+    )
+
+
+def enqueue_unrendered_in(
+    session: Session,
+    *,
+    template: str,
+    to: str,
+    locale: str,
+    context: Mapping[str, object],
+    now: datetime,
+    signature_id: int | None = None,
+) -> None:
+    """`enqueue_unrendered`, for code already in SQLAlchemy's synchronous world (`run_sync`)."""
+    session.execute(
         _INSERT_UNRENDERED,
         {
             "template": template,
