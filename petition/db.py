@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 from petition import sqlite_inline
 
 SessionFactory = async_sessionmaker[AsyncSession]
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 # Execution options of a statement long enough to hold up page views if it ran on the event
 # loop (a bulk erasure, a scan over every signature): on SQLite, it runs in the writer's thread.
 OFF_LOOP = {"off_loop": True}
@@ -55,6 +58,22 @@ def upsert(dialect: str, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
     return (
         postgresql.insert(table(model)) if dialect == "postgresql" else sqlite.insert(table(model))
     )
+
+
+def awaited(
+    function: Callable[Concatenate[Session, _P], _T],
+) -> Callable[Concatenate[AsyncSession, _P], Awaitable[_T]]:
+    """The async form of a function written for SQLAlchemy's synchronous session.
+
+    Hot paths write their statements for the synchronous session and run them together in
+    one `run_sync` (the async layer costs ~20 µs a statement, bench/statement_cost.py); this
+    gives other callers the same function to await, in its own `run_sync`.
+    """
+
+    async def run(session: AsyncSession, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return await session.run_sync(function, *args, **kwargs)
+
+    return run
 
 
 def table(model: type[Any]) -> Table:

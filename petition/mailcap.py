@@ -31,15 +31,10 @@ ORGANISER = "organiser"
 ORGANISER_MAILS_PER_DAY = 5
 
 
-async def take(
-    session: AsyncSession, recipient_hash: str, kind: str, cap: int, now: datetime
-) -> bool:
-    """Count one more mail of `kind` to this address today; False, counting nothing, at the cap."""
-    return await session.run_sync(take_in, recipient_hash, kind, cap, now)
-
-
 def take_in(session: Session, recipient_hash: str, kind: str, cap: int, now: datetime) -> bool:
-    """`take`, for code already running in SQLAlchemy's synchronous world (`run_sync`)."""
+    """Count one more mail of `kind` to this address today; False, counting nothing, at the cap.
+
+    For a synchronous session (a hot path's `run_sync`); `take` is the same, awaited."""
     values = {
         "recipient_hash": recipient_hash,
         "kind": kind,
@@ -51,6 +46,9 @@ def take_in(session: Session, recipient_hash: str, kind: str, cap: int, now: dat
     }
     counted = session.scalar(_take(db.dialect_of(session)), values)
     return counted is not None and counted <= cap
+
+
+take = db.awaited(take_in)
 
 
 @functools.cache

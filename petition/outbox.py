@@ -95,32 +95,6 @@ async def enqueue(
     return row
 
 
-async def enqueue_unrendered(
-    session: AsyncSession,
-    *,
-    template: str,
-    to: str,
-    locale: str,
-    context: Mapping[str, object],
-    now: datetime,
-    signature_id: int | None = None,
-) -> None:
-    """Queue a mail that the sender renders: one INSERT in the caller's transaction.
-
-    The hot path's way: no rendering, no unit of work, nothing read back. `context` holds str,
-    int, None and aware datetimes; the row `signature_id` names must have been flushed.
-    """
-    await session.run_sync(
-        enqueue_unrendered_in,
-        template=template,
-        to=to,
-        locale=locale,
-        context=context,
-        now=now,
-        signature_id=signature_id,
-    )
-
-
 def enqueue_unrendered_in(
     session: Session,
     *,
@@ -131,7 +105,12 @@ def enqueue_unrendered_in(
     now: datetime,
     signature_id: int | None = None,
 ) -> None:
-    """`enqueue_unrendered`, for code already in SQLAlchemy's synchronous world (`run_sync`)."""
+    """Queue a mail that the sender renders: one INSERT in the caller's transaction (a
+    synchronous session: a hot path's `run_sync`; `enqueue_unrendered` is the same, awaited).
+
+    The hot path's way: no rendering, no unit of work, nothing read back. `context` holds str,
+    int, None and aware datetimes; the row `signature_id` names must have been flushed.
+    """
     session.execute(
         _INSERT_UNRENDERED,
         {
@@ -147,6 +126,9 @@ def enqueue_unrendered_in(
             "at_most_once": False,
         },
     )
+
+
+enqueue_unrendered = db.awaited(enqueue_unrendered_in)
 
 
 # Built once; the new id is not asked back (no RETURNING).

@@ -40,6 +40,16 @@ def context(name: str, first_name: str, n: int) -> dict[str, Any]:
     return values
 
 
+def counting(plain: mail.Render, calls: list[str]) -> mail.Render:
+    """`plain`, noting the name of each mail it renders in `calls`."""
+
+    def counted(name: str, locale: str, values: Mapping[str, Any]) -> mail.RenderedMail:
+        calls.append(name)
+        return plain(name, locale, values)
+
+    return counted
+
+
 @pytest.mark.parametrize("name", sorted(PERSONAL))
 @pytest.mark.parametrize("locale", i18n.LOCALES)
 def test_a_mail_from_its_shape_is_the_mail_rendered_directly(name: str, locale: str) -> None:
@@ -53,12 +63,7 @@ def test_a_mail_from_its_shape_is_the_mail_rendered_directly(name: str, locale: 
 def test_a_burst_renders_its_templates_once_per_campaign_and_language() -> None:
     plain = direct()
     calls: list[str] = []
-
-    def counted(name: str, locale: str, values: Mapping[str, Any]) -> mail.RenderedMail:
-        calls.append(name)
-        return plain(name, locale, values)
-
-    shaped = ShapedRenderer(counted)
+    shaped = ShapedRenderer(counting(plain, calls))
     for n in range(50):
         shaped("confirm", "fr", context("confirm", f"Personne {n}", n))
     shaped("confirm", "en", context("confirm", "Someone", 51))
@@ -68,12 +73,7 @@ def test_a_burst_renders_its_templates_once_per_campaign_and_language() -> None:
 def test_other_mails_and_unusual_values_are_rendered_directly() -> None:
     plain = direct()
     calls: list[str] = []
-
-    def counted(name: str, locale: str, values: Mapping[str, Any]) -> mail.RenderedMail:
-        calls.append(name)
-        return plain(name, locale, values)
-
-    shaped = ShapedRenderer(counted)
+    shaped = ShapedRenderer(counting(plain, calls))
     values = context("confirm", "Marie", 1)
     # A title holding the marker itself cannot be vouched for: rendered directly, each time.
     marked = {**values, "campaign_title": "a\x00first_name\x00b"}
