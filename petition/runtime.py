@@ -6,7 +6,7 @@ statement caches, the templates, the live snapshot. A signing allocates a few th
 so the collector ran several times per request and a full pass took milliseconds — GC pauses
 were one of the longest waits of a request under load (see bench/README.md).
 
-Once the process has loaded what it keeps for its whole life, `settle` moves those objects out
+Once the process has loaded what it keeps for its whole life, `settled` moves those objects out
 of the collector's sight (`gc.freeze`: they are never freed anyway) and lets the young
 generation grow larger before a pass. Reference cycles are still found and freed, later and in
 fewer passes; memory that is not a cycle is freed at once by reference counting, as always.

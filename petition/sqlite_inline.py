@@ -80,18 +80,10 @@ class InlineConnection:
     def isolation_level(self, value: Any) -> None:  # sqlite3 checks the words itself
         self._raw.isolation_level = value
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._raw.in_transaction
-
     def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._raw.create_function(*args, **kwargs)
 
-    # What may wait.
-    def begin(self, statement: str = "BEGIN IMMEDIATE") -> None:
-        """Open a transaction; IMMEDIATE may wait for another process's write lock."""
-        self.off_loop(self._raw.execute, statement)
-
+    # What may wait (BEGIN IMMEDIATE comes as a statement marked off_loop: see db.py).
     def execute_off_loop(
         self, cursor: sqlite3.Cursor, statement: str, parameters: Sequence[Any] | dict[str, Any]
     ) -> None:
