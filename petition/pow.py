@@ -125,14 +125,16 @@ async def check(
 
 def verified(parsed: altcha.Payload, secret: bytes) -> bool:
     """Whether the solution is right for a challenge we signed (its expiry is the caller's)."""
-    return _signed_key_found(parsed, secret) or bool(
-        altcha.verify_solution(
-            parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
-        ).verified
+    found = _signed_key_found(parsed, secret)
+    if found is not None:
+        return found
+    judged = altcha.verify_solution(
+        parsed, hmac_key(secret), hmac_key_secret=key_signing_key(secret)
     )
+    return bool(judged.verified)
 
 
-def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool:
+def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool | None:
     """The check of a challenge we issued, as `altcha.verify_solution` makes it, faster.
 
     The library signs the challenge's parameters as JavaScript's JSON.stringify of them with
@@ -140,16 +142,16 @@ def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool:
     issue — ASCII keys and strings, integers — `json.dumps` in C writes the same text
     (tests/test_pow.py holds them side by side). If it matches our signature, the parameters
     are the ones we signed; then the key is checked against its signature, as the library's
-    fast path does. False sends everything else to the library, which judges it fully.
+    fast path does. None sends everything else to the library, which judges it fully.
     """
     challenge = parsed.challenge
     parameters = challenge.parameters
     if not (isinstance(challenge.signature, str) and isinstance(parameters.key_signature, str)):
-        return False
+        return None
     text = canonical(parameters.to_dict()).encode()
     signed = hmac.new(hmac_key(secret), text, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(challenge.signature, signed):
-        return False
+        return None  # not our text of them, or not ours at all: the library's to say
     derived = parsed.solution.derived_key
     try:
         key = bytes.fromhex(derived) if isinstance(derived, str) else b""
