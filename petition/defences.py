@@ -55,8 +55,14 @@ class Screening:
     """What was found out about a submission before it reaches the database."""
 
     form_rule: str | None  # honeypot, stamp or timing: decided by the form alone
-    proof: str | None  # the proof of work sent, if any, still to be checked and spent
+    proof_rule: str | None  # the proof of work sent is wrong, expired, or for another campaign
+    spend: proof.Spend | None  # the good proof of work sent, if any, still to be spent
     over_limits: str | None  # burst or sustained, if this client is over a limit
+
+    @property
+    def clean(self) -> bool:
+        """No rule broken so far: only the proof's one-time use is left to decide."""
+        return self.form_rule is None and self.proof_rule is None and self.over_limits is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +84,22 @@ class Defences:
         """
         worked = form.get(POW, "").strip()
         over = await self._over_limits(campaign_id, client, strict=not worked)
-        return Screening(self._form_rule(campaign_id, form, now), worked or None, over)
+        form_rule = self._form_rule(campaign_id, form, now)
+        if form_rule is not None or not worked:  # a proof is not looked at after the form's rule
+            return Screening(form_rule, None, None, over)
+        judged = proof.judge(self.secret, worked, campaign_id, now)
+        if isinstance(judged, str):
+            return Screening(None, judged, None, over)
+        return Screening(None, None, judged, over)
 
-    async def assess(
-        self, session: AsyncSession, campaign_id: int, screening: Screening, now: datetime
-    ) -> str | None:
+    async def assess(self, session: AsyncSession, screening: Screening) -> str | None:
         """The rule this submission breaks, or None; a good proof of work is spent here."""
         if screening.form_rule is not None:
             return screening.form_rule
-        if screening.proof is not None:
-            broken = await proof.check(session, self.secret, screening.proof, campaign_id, now)
-            if broken is not None:
-                return broken
+        if screening.proof_rule is not None:
+            return screening.proof_rule
+        if screening.spend is not None and not await proof.spend(session, screening.spend):
+            return proof.REPLAYED
         return screening.over_limits
 
     def _form_rule(self, campaign_id: int, form: Mapping[str, str], now: datetime) -> str | None:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,10 +92,21 @@ REPLAYED = "pow_replayed"
 OTHER_CAMPAIGN = "pow_campaign"
 
 
-async def check(
-    session: AsyncSession, secret: bytes, payload: str, campaign_id: int, now: datetime
-) -> str | None:
-    """None if the solution is good (and now spent), else the rule it breaks."""
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """A good solution, still to be spent once: what the database keeps of it."""
+
+    challenge_hash: str
+    expires_at: datetime
+
+    def row(self) -> dict[str, object]:
+        return {"challenge_hash": self.challenge_hash, "expires_at": self.expires_at}
+
+
+def judge(secret: bytes, payload: str, campaign_id: int, now: datetime) -> Spend | str:
+    """Everything but the one-time use: the solution to spend, or the rule it breaks.
+
+    CPU only (microseconds): done in the request, before the writer."""
     try:
         parsed = altcha.Payload.from_base64(payload)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -114,13 +126,24 @@ async def check(
     if not isinstance(expires, int) or expires <= now.timestamp():
         return EXPIRED
     signature = parsed.challenge.signature or ""
-    spent = {
-        "challenge_hash": hashlib.sha256(signature.encode()).hexdigest(),
-        "expires_at": datetime.fromtimestamp(expires, now.tzinfo),
-    }
-    # The primary key decides: a solution spent already inserts nothing.
-    fresh = await session.scalar(_spend(db.dialect_of(session)), spent)
-    return None if fresh is not None else REPLAYED
+    return Spend(
+        hashlib.sha256(signature.encode()).hexdigest(), datetime.fromtimestamp(expires, now.tzinfo)
+    )
+
+
+async def spend(session: AsyncSession, solution: Spend) -> bool:
+    """Spend a good solution; False if it was spent already (the primary key decides)."""
+    return await session.scalar(_spend(db.dialect_of(session)), solution.row()) is not None
+
+
+async def check(
+    session: AsyncSession, secret: bytes, payload: str, campaign_id: int, now: datetime
+) -> str | None:
+    """None if the solution is good (and now spent), else the rule it breaks."""
+    judged = judge(secret, payload, campaign_id, now)
+    if isinstance(judged, str):
+        return judged
+    return None if await spend(session, judged) else REPLAYED
 
 
 def verified(parsed: altcha.Payload, secret: bytes) -> bool:

@@ -107,12 +107,22 @@ async def sign(
 
     Returns whether a mail was queued (False when the address reached its daily cap). A new
     signature costs four statements: the signature (the unique constraint decides whether the
-    address signed already), the mail allowance, both links, the outbox row.
+    address signed already), the mail allowance, both links, the outbox row. (On PostgreSQL,
+    `petition.sign_at_once` makes them one.)
     """
     email_hash = tokens.email_hash(ctx.secret, form.email)
     # Its statements in one go of SQLAlchemy's synchronous world: each statement awaited on
     # its own costs the async layer's ~20 µs more (bench/statement_cost.py).
     return await session.run_sync(_sign, campaign, form, email_hash, locale, consent, ctx)
+
+
+async def remind(
+    session: AsyncSession, campaign: Campaign, form: SignatureForm, locale: str, ctx: SigningContext
+) -> bool:
+    """The mail to an address that signed this campaign already: its links again, or a new
+    confirmation link while it is pending. Whether a mail was queued."""
+    email_hash = tokens.email_hash(ctx.secret, form.email)
+    return await session.run_sync(_remind, campaign, form, email_hash, locale, ctx)
 
 
 def _sign(
@@ -124,16 +134,52 @@ def _sign(
     consent: Consent,
     ctx: SigningContext,
 ) -> bool:
-    signer = _insert_pending(session, campaign, form, email_hash, locale, consent, ctx.now)
-    if signer is None:  # signed already, or at this very moment
-        signer = _find(session, campaign.id, email_hash)
-        if signer is None:
-            return False
+    row = signature_row(campaign, form, email_hash, locale, consent, ctx.now)
+    new_id = session.scalar(_insert_signature(db.dialect_of(session)), row)
+    if new_id is None:  # signed already, or at this very moment
+        return _remind(session, campaign, form, email_hash, locale, ctx)
+    return _mail(session, "confirm", campaign, new_id, form, email_hash, locale, ctx)
+
+
+def _remind(
+    session: Session,
+    campaign: Campaign,
+    form: SignatureForm,
+    email_hash: str,
+    locale: str,
+    ctx: SigningContext,
+) -> bool:
+    signer = _find(session, campaign.id, email_hash)
+    if signer is None:
+        return False
+    template = "already_signed" if signer.status in CONFIRMED_BY_MAIL else "confirm"
+    return _mail(session, template, campaign, signer.id, form, email_hash, locale, ctx)
+
+
+def _mail(
+    session: Session,
+    template: str,
+    campaign: Campaign,
+    signature_id: int,
+    form: SignatureForm,
+    email_hash: str,
+    locale: str,
+    ctx: SigningContext,
+) -> bool:
+    """Count the mail against the address's day, then queue it with its new links."""
     if not mailcap.take_in(session, email_hash, mailcap.SIGNER, ctx.mail_cap, ctx.now):
         return False
-    again = signer.status in CONFIRMED_BY_MAIL
-    _queue_mail(
-        session, "already_signed" if again else "confirm", campaign, signer, form, ctx, locale
+    mail = signer_mail(template, campaign, form, ctx)
+    session.execute(_INSERT_TOKENS, mail.token_rows(signature_id, ctx.now))
+    # Rendered by the sender, out of the request; erased with the address once sent.
+    outbox.enqueue_unrendered_in(
+        session,
+        template=template,
+        to=form.email,
+        locale=locale,
+        context=mail.context,
+        now=ctx.now,
+        signature_id=signature_id,
     )
     return True
 
@@ -148,17 +194,16 @@ def _find(session: Session, campaign_id: int, email_hash: str) -> _Signer | None
     return _Signer(*row) if row is not None else None
 
 
-def _insert_pending(
-    session: Session,
+def signature_row(
     campaign: Campaign,
     form: SignatureForm,
     email_hash: str,
     locale: str,
     consent: Consent,
     now: datetime,
-) -> _Signer | None:
-    """The new signature, or None when this address has signed this campaign already."""
-    row = {
+) -> dict[str, object]:
+    """The columns of a new, pending signature."""
+    return {
         "campaign_id": campaign.id,
         "status": SignatureStatus.PENDING,
         "email_hash": email_hash,
@@ -173,11 +218,8 @@ def _insert_pending(
         "consented_at": now,
         "created_at": now,
         "quarantine_rule": consent.quarantine_rule,
+        "affiliation_verified": False,
     }
-    new_id = session.scalar(_insert_signature(db.dialect_of(session)), row)
-    if new_id is None:
-        return None
-    return _Signer(new_id, SignatureStatus.PENDING)
 
 
 @functools.cache
@@ -194,32 +236,36 @@ def _insert_signature(dialect: str) -> ReturningInsert[Any]:
 _INSERT_TOKENS = insert(db.table(SignatureToken))
 
 
-def _queue_mail(
-    session: Session,
-    template: str,
-    campaign: Campaign,
-    signer: _Signer,
-    form: SignatureForm,
-    ctx: SigningContext,
-    locale: str,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class SignerMail:
+    """A mail to a signer about their signature: its new links and what the sender renders."""
+
+    links: dict[TokenPurpose, str]
+    context: dict[str, object]
+    expires: datetime
+
+    def token_rows(self, signature_id: int, now: datetime) -> list[dict[str, object]]:
+        """The links' rows (their hashes; the links themselves are only in the mail)."""
+        return [
+            {
+                "signature_id": signature_id,
+                "purpose": purpose,
+                "token_hash": tokens.token_hash(token),
+                "created_at": now,
+                "expires_at": self.expires if purpose is TokenPurpose.CONFIRM else None,
+            }
+            for purpose, token in self.links.items()
+        ]
+
+
+def signer_mail(
+    template: str, campaign: Campaign, form: SignatureForm, ctx: SigningContext
+) -> SignerMail:
+    """New links for a `confirm` (confirm and withdraw) or an `already_signed` mail (withdraw)."""
     links = {TokenPurpose.WITHDRAW: tokens.new_token()}
     if template == "confirm":
         links[TokenPurpose.CONFIRM] = tokens.new_token()
     expires = ctx.now + ctx.token_ttl
-    session.execute(
-        _INSERT_TOKENS,
-        [
-            {
-                "signature_id": signer.id,
-                "purpose": purpose,
-                "token_hash": tokens.token_hash(token),
-                "created_at": ctx.now,
-                "expires_at": expires if purpose is TokenPurpose.CONFIRM else None,
-            }
-            for purpose, token in links.items()
-        ],
-    )
     context: dict[str, object] = {
         "campaign_title": campaign.title,
         "campaign_url": ctx.links.campaign(campaign.slug),
@@ -233,16 +279,7 @@ def _queue_mail(
             # mails of the same minute share their shape (petition.mail_shapes).
             "expires_at": expires.replace(second=0, microsecond=0),
         }
-    # Rendered by the sender, out of the request; erased with the address once sent.
-    outbox.enqueue_unrendered_in(
-        session,
-        template=template,
-        to=form.email,
-        locale=locale,
-        context=context,
-        now=ctx.now,
-        signature_id=signer.id,
-    )
+    return SignerMail(links, context, expires)
 
 
 @dataclass(frozen=True, slots=True)
