@@ -1,22 +1,24 @@
-"""A new signature in one PostgreSQL statement.
+"""New signatures in one PostgreSQL statement, however many arrive together.
 
 On PostgreSQL every statement is a round trip to the server and a pass through the driver and
-SQLAlchemy's async adapter: about 200 µs of the web process's CPU each (bench/README.md). A
-signing costs five: spend the proof of work, insert the signature, count the mail against the
-address's day, insert its two links, queue the mail. Here they are one statement whose parts
-are data-modifying WITH queries, each reading what the one before it returned:
+SQLAlchemy's async adapter. A signing the long way (`petition.signing`) costs five: spend the
+proof of work, insert the signature, count the mail against the address's day, insert its two
+links, queue the mail; a batch of twenty, a hundred, each waiting its turn on the event loop.
+Here a whole batch is one statement: its signings go in as arrays (`unnest`), and each step is
+a data-modifying WITH query reading what the one before it returned:
 
-    spend   the proof of work, once (its primary key decides);
-    sig     the signature, if the proof was fresh (the unique constraint decides whether the
-            address signed already);
-    cap     one more mail today for the address, if the signature is new and the day's
-            allowance is not spent;
-    links, mail   the confirm and withdraw links and the outbox row, if the mail was allowed.
+    spend   each proof of work, once (its primary key decides);
+    sig     each signature whose proof was fresh, or that had none (the unique constraint
+            decides whether the address signed already);
+    cap     one more mail today for each new signature's address, unless its allowance is
+            spent (`petition.mailcap`'s rule, its day written `interval '1 day'`);
+    links, mail   the confirm and withdraw links and the outbox row of each mail allowed.
 
 PostgreSQL runs every part once, in one snapshot; the foreign keys are checked at the end of
-the statement, when the signature exists. What the statement returns tells the caller which
-of the uncommon cases it met, to be done the long way (`petition.submission`): a proof spent
-already (nothing was written), an address that signed already (only the proof was spent).
+the statement, when the signatures exist. For each signing, the statement says which of the
+uncommon cases it met, for the caller to do the long way (`petition.submission`): a proof spent
+already (nothing of it was written), an address that signed already (only its proof was spent).
+The caller sends no two signings of the same address and campaign, nor of the same proof.
 SQLite has no data-modifying WITH; its statements cost microseconds there anyway
 (`petition.sqlite_inline`).
 """
@@ -24,100 +26,89 @@ SQLite has no data-modifying WITH; its statements cost microseconds there anyway
 from __future__ import annotations
 
 import enum
-import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import (
-    CTE,
-    ColumnElement,
-    Select,
-    bindparam,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import db, mailcap, outbox, signing, tokens
+from petition import mailcap, signing
 from petition.forms import SignatureForm
-from petition.models import (
-    Campaign,
-    MailAllowance,
-    OutboxMail,
-    Signature,
-    SignatureToken,
-    SpentChallenge,
-    TokenPurpose,
-    UTCDateTime,
-)
+from petition.mail import encode_context
+from petition.models import Campaign, OutboxStatus, SignatureStatus, TokenPurpose
 from petition.pow import Spend
 
 
 class Uncommon(enum.Enum):
-    """What the statement left to the long way."""
+    """What the statement left to do the long way."""
 
     REPLAYED = "replayed"  # the proof of work was spent already: nothing was written
     SIGNED_ALREADY = "signed_already"  # the proof was spent, and nothing else
 
 
-async def sign(
-    session: AsyncSession,
-    campaign: Campaign,
-    form: SignatureForm,
-    locale: str,
-    notice_version: str,
-    solution: Spend | None,
-    ctx: signing.SigningContext,
-) -> bool | Uncommon:
-    """A new signature under no rule, its proof spent, its mail queued: in one statement.
+@dataclass(frozen=True, slots=True)
+class NewSignature:
+    """A signing under no rule: a signature to make, its proof to spend, its mail to queue."""
 
-    Whether a mail was queued (False at the address's daily cap), or the case it left.
-    """
-    email_hash = tokens.email_hash(ctx.secret, form.email)
-    consent = signing.Consent(notice_version)
-    mail = signing.signer_mail("confirm", campaign, form, ctx)
-    values = _prefixed(
-        "s_", signing.signature_row(campaign, form, email_hash, locale, consent, ctx.now)
+    campaign: Campaign
+    form: SignatureForm
+    email_hash: str
+    locale: str
+    notice_version: str
+    solution: Spend | None
+    ctx: signing.SigningContext
+
+
+async def sign_all(session: AsyncSession, news: Sequence[NewSignature]) -> list[bool | Uncommon]:
+    """For each, in order: whether a mail was queued (False at the address's daily cap), or
+    the case it left."""
+    if not news:
+        return []
+    columns: dict[str, list[object]] = {name: [] for name in _ARRAYS}
+    for n, new in enumerate(news):
+        for name, value in _row(n, new).items():
+            columns[name].append(value)
+    caps = {new.ctx.mail_cap for new in news}
+    if len(caps) != 1:
+        raise ValueError("one daily cap for the signings of one statement")
+    values = columns | _CONSTANTS | {"cap": caps.pop()}
+    found = {row.n: row for row in await session.execute(_STATEMENT, values)}
+    outcomes: list[bool | Uncommon] = []
+    for n in range(len(news)):
+        row = found[n]
+        if not row.fresh:
+            outcomes.append(Uncommon.REPLAYED)
+        elif row.signature_id is None:
+            outcomes.append(Uncommon.SIGNED_ALREADY)
+        else:
+            outcomes.append(row.sent is not None)
+    return outcomes
+
+
+def _row(n: int, new: NewSignature) -> dict[str, object]:
+    ctx = new.ctx
+    consent = signing.Consent(new.notice_version)
+    signature = signing.signature_row(
+        new.campaign, new.form, new.email_hash, new.locale, consent, ctx.now
     )
-    # The statement gives each link the new signature's id.
-    links = {row["purpose"]: row for row in mail.token_rows(0, ctx.now)}
-    values |= _prefixed("c_", links[TokenPurpose.CONFIRM])
-    values |= _prefixed("w_", links[TokenPurpose.WITHDRAW])
-    row = outbox.unrendered_row("confirm", form.email, locale, mail.context, ctx.now, None)
-    values |= _prefixed("o_", row)
-    values |= {
-        "m_recipient_hash": email_hash,
-        "m_kind": mailcap.SIGNER,
-        "m_now": ctx.now,
-        "m_day_over_before": ctx.now - mailcap.DAY,
-        "m_cap": ctx.mail_cap,
+    mail = signing.signer_mail("confirm", new.campaign, new.form, ctx)
+    links = {row["purpose"]: row["token_hash"] for row in mail.token_rows(0, ctx.now)}
+    return {
+        "n": n,
+        "challenge_hash": new.solution.challenge_hash if new.solution else None,
+        "challenge_expires_at": new.solution.expires_at if new.solution else None,
+        "now": ctx.now,
+        **{name: signature[name] for name in _SIGNATURE_FIELDS},
+        "confirm_hash": links[TokenPurpose.CONFIRM],
+        "confirm_expires_at": mail.expires,
+        "withdraw_hash": links[TokenPurpose.WITHDRAW],
+        "to_address": new.form.email,
+        "context": encode_context(mail.context),
     }
-    if solution is not None:
-        values |= _prefixed("p_", solution.row())
-    result = await session.execute(_statement(solution is not None), values)
-    spent, signature_id, sent = result.one()
-    if not spent:
-        return Uncommon.REPLAYED
-    if signature_id is None:
-        return Uncommon.SIGNED_ALREADY
-    return sent is not None and sent <= ctx.mail_cap
 
 
-def _prefixed(prefix: str, row: dict[str, object]) -> dict[str, object]:
-    return {prefix + name: value for name, value in row.items()}
-
-
-_SPENT = db.table(SpentChallenge)
-_SIGNATURES = db.table(Signature)
-_ALLOWANCES = db.table(MailAllowance)
-_TOKENS = db.table(SignatureToken)
-_OUTBOX = db.table(OutboxMail)
-_SIGNATURE_COLUMNS = (
+_SIGNATURE_FIELDS = (
     "campaign_id",
-    "status",
     "email_hash",
     "first_name",
     "last_name",
@@ -127,109 +118,98 @@ _SIGNATURE_COLUMNS = (
     "publication",
     "locale",
     "consent_version",
-    "consented_at",
-    "created_at",
-    "quarantine_rule",
-    "affiliation_verified",
 )
-_TOKEN_COLUMNS = ("purpose", "token_hash", "created_at", "expires_at")
-_OUTBOX_COLUMNS = (
-    "template",
-    "to_address",
-    "locale",
-    "context",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "at_most_once",
+# Each signing's values, one array per column, and their PostgreSQL types.
+_ARRAYS = {
+    "n": "integer",
+    "challenge_hash": "text",
+    "challenge_expires_at": "timestamptz",
+    "now": "timestamptz",
+    **dict.fromkeys(_SIGNATURE_FIELDS, "text"),
+    "campaign_id": "integer",
+    "confirm_hash": "text",
+    "confirm_expires_at": "timestamptz",
+    "withdraw_hash": "text",
+    "to_address": "text",
+    "context": "text",
+}
+_CONSTANTS = {
+    "pending": SignatureStatus.PENDING.value,
+    "signer": mailcap.SIGNER,
+    "confirm": TokenPurpose.CONFIRM.value,
+    "withdraw": TokenPurpose.WITHDRAW.value,
+    "mail_pending": OutboxStatus.PENDING.value,
+}
+_UNNEST = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ARRAYS.items())
+_STATEMENT = text(f"""
+WITH input AS (
+    SELECT * FROM unnest({_UNNEST}) AS i({", ".join(_ARRAYS)})
+),
+spend AS (
+    INSERT INTO spent_challenges (challenge_hash, expires_at)
+    SELECT challenge_hash, challenge_expires_at FROM input
+    WHERE challenge_hash IS NOT NULL
+    ORDER BY n
+    ON CONFLICT (challenge_hash) DO NOTHING
+    RETURNING challenge_hash
+),
+fresh AS (
+    SELECT input.*,
+        input.challenge_hash IS NULL
+        OR input.challenge_hash IN (SELECT challenge_hash FROM spend) AS spent_now
+    FROM input
+),
+sig AS (
+    INSERT INTO signatures (
+        campaign_id, status, email_hash, first_name, last_name, role, organisation,
+        email_domain, publication, locale, consent_version, consented_at, created_at,
+        quarantine_rule, affiliation_verified
+    )
+    SELECT campaign_id, CAST(:pending AS text), email_hash, first_name, last_name, role,
+        organisation, email_domain, publication, locale, consent_version, now, now,
+        NULL, false
+    FROM fresh
+    WHERE spent_now
+    ORDER BY n
+    ON CONFLICT (campaign_id, email_hash) DO NOTHING
+    RETURNING id, campaign_id, email_hash
+),
+new AS (
+    SELECT fresh.*, sig.id FROM fresh JOIN sig USING (campaign_id, email_hash)
+),
+cap AS (
+    INSERT INTO mail_allowances AS allowance (recipient_hash, kind, day_started_at, sent)
+    SELECT email_hash, CAST(:signer AS text), now, 1 FROM new
+    ORDER BY n
+    ON CONFLICT (recipient_hash, kind) DO UPDATE SET
+        sent = CASE WHEN allowance.day_started_at <= excluded.day_started_at - interval '1 day'
+            THEN 1 ELSE allowance.sent + 1 END,
+        day_started_at = CASE
+            WHEN allowance.day_started_at <= excluded.day_started_at - interval '1 day'
+            THEN excluded.day_started_at ELSE allowance.day_started_at END
+    WHERE allowance.day_started_at <= excluded.day_started_at - interval '1 day'
+        OR allowance.sent < CAST(:cap AS integer)
+    RETURNING recipient_hash, sent
+),
+allowed AS (
+    SELECT new.*, cap.sent FROM new JOIN cap ON cap.recipient_hash = new.email_hash
+    WHERE cap.sent <= CAST(:cap AS integer)
+),
+links AS (
+    INSERT INTO signature_tokens (signature_id, purpose, token_hash, created_at, expires_at)
+    SELECT id, CAST(:confirm AS text), confirm_hash, now, confirm_expires_at FROM allowed
+    UNION ALL
+    SELECT id, CAST(:withdraw AS text), withdraw_hash, now, NULL FROM allowed
+),
+mail AS (
+    INSERT INTO outbox (
+        signature_id, template, to_address, locale, context, status, attempts,
+        next_attempt_at, created_at, at_most_once
+    )
+    SELECT id, 'confirm', to_address, locale, context, CAST(:mail_pending AS text), 0, now,
+        now, false
+    FROM allowed
 )
-
-
-def _bind(prefix: str, table_columns: object, name: str) -> ColumnElement[object]:
-    column = _column(table_columns, name)
-    # A typed cast: in INSERT … SELECT, PostgreSQL takes a bare parameter for text.
-    return bindparam(prefix + name, type_=column.type).label(name)
-
-
-def _column(table_columns: object, name: str) -> ColumnElement[object]:
-    return getattr(table_columns, name)  # type: ignore[no-any-return]  # a Table's columns
-
-
-@functools.cache
-def _statement(with_proof: bool) -> Select[int, int | None, int | None]:
-    spend = (
-        postgresql.insert(_SPENT)
-        .values(
-            challenge_hash=bindparam("p_challenge_hash"),
-            expires_at=bindparam("p_expires_at", type_=UTCDateTime()),
-        )
-        .on_conflict_do_nothing(index_elements=[_SPENT.c.challenge_hash])
-        .returning(_SPENT.c.challenge_hash)
-        .cte("spend")
-    )
-    signature = select(*(_bind("s_", _SIGNATURES.c, name) for name in _SIGNATURE_COLUMNS))
-    if with_proof:
-        signature = signature.select_from(spend)  # a row only if the proof was fresh
-    sig = (
-        postgresql.insert(_SIGNATURES)
-        .from_select(_SIGNATURE_COLUMNS, signature, include_defaults=False)
-        .on_conflict_do_nothing(
-            index_elements=[_SIGNATURES.c.campaign_id, _SIGNATURES.c.email_hash]
-        )
-        .returning(_SIGNATURES.c.id)
-        .cte("sig")
-    )
-    cap = _allowance(sig)
-    allowed = sig.join(cap, cap.c.sent <= bindparam("m_cap"))
-    links = postgresql.insert(_TOKENS).from_select(
-        ("signature_id", *_TOKEN_COLUMNS),
-        union_all(
-            *(
-                select(
-                    sig.c.id, *(_bind(prefix, _TOKENS.c, name) for name in _TOKEN_COLUMNS)
-                ).select_from(allowed)
-                for prefix in ("c_", "w_")
-            )
-        ),
-    )
-    mail = postgresql.insert(_OUTBOX).from_select(
-        ("signature_id", *_OUTBOX_COLUMNS),
-        select(sig.c.id, *(_bind("o_", _OUTBOX.c, name) for name in _OUTBOX_COLUMNS)).select_from(
-            allowed
-        ),
-        include_defaults=False,
-    )
-    spent = select(func.count()).select_from(spend).scalar_subquery() if with_proof else literal(1)
-    return select(
-        spent.label("spent"),
-        select(sig.c.id).scalar_subquery().label("signature_id"),
-        select(cap.c.sent).scalar_subquery().label("sent"),
-    ).add_cte(links.cte("links"), mail.cte("mail"))
-
-
-def _allowance(sig: CTE) -> CTE:
-    """`mailcap`'s upsert, for the new signature's address only."""
-    row = _ALLOWANCES.c
-    now = bindparam("m_now", type_=UTCDateTime())
-    day_over = row.day_started_at <= bindparam("m_day_over_before", type_=UTCDateTime())
-    new_day = select(
-        bindparam("m_recipient_hash", type_=row.recipient_hash.type).label("recipient_hash"),
-        bindparam("m_kind", type_=row.kind.type).label("kind"),
-        now.label("day_started_at"),
-        literal(1).label("sent"),
-    ).select_from(sig)
-    return (
-        postgresql.insert(_ALLOWANCES)
-        .from_select(("recipient_hash", "kind", "day_started_at", "sent"), new_day)
-        .on_conflict_do_update(
-            index_elements=[row.recipient_hash, row.kind],
-            set_={
-                "sent": case((day_over, literal(1)), else_=row.sent + 1),
-                "day_started_at": case((day_over, now), else_=row.day_started_at),
-            },
-            where=or_(day_over, row.sent < bindparam("m_cap")),
-        )
-        .returning(row.sent)
-        .cte("cap")
-    )
+SELECT fresh.n, fresh.spent_now AS fresh, new.id AS signature_id, allowed.sent
+FROM fresh LEFT JOIN new USING (n) LEFT JOIN allowed USING (n)
+""")  # noqa: S608  # the text formatted in is our own column names and types, no value

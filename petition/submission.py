@@ -1,52 +1,116 @@
 """A signing form received: its screening is judged, then it is recorded or quietly dropped.
 
 The part that needs the database runs in the writer's batch (see petition.writer): spending the
-proof of work, remembering a rule that fired, the signature and its mail; on PostgreSQL, a
-submission under no rule does it all in one statement (petition.sign_at_once). What needs no
-database (form checks, the proof's own check, limits) was done before, in the request.
+proof of work, remembering a rule that fired, the signature and its mail. On PostgreSQL, the
+submissions of a batch under no rule are all done in one statement (petition.sign_at_once);
+the others, and what that statement leaves, the long way (`receive`). What needs no database
+(form checks, the proof's own check, limits) was done before, in the request.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import db, defences, privacy, quarantine, sign_at_once, signing
+from petition import db, defences, privacy, quarantine, sign_at_once, signing, tokens
 from petition import pow as proof
 from petition.defences import Defences, Screening
 from petition.forms import SignatureForm
 from petition.models import Campaign
 from petition.settings import Settings
+from petition.writer import Rest, Together, Work
 
 
-async def receive(
-    session: AsyncSession,
-    campaign: Campaign,
-    form: SignatureForm,
-    screening: Screening,
-    *,
-    notice: str | None,
-    settings: Settings,
-    locale: str,
-    judge: Defences,
-    ctx: signing.SigningContext,
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A signing form, parsed and screened, with what recording it needs."""
+
+    campaign: Campaign
+    form: SignatureForm
+    screening: Screening
+    notice: str | None  # the campaign's current privacy notice, when the snapshot knows it
+    settings: Settings
+    locale: str
+    judge: Defences
+    ctx: signing.SigningContext
+
+
+async def receive(session: AsyncSession, submission: Submission) -> bool:
     """Record the submission as the defences decide; whether a mail was queued."""
-    if notice is not None and screening.clean and db.dialect_of(session) == "postgresql":
-        done = await sign_at_once.sign(
-            session, campaign, form, locale, notice, screening.spend, ctx
-        )
-        if done is sign_at_once.Uncommon.SIGNED_ALREADY:
-            return await signing.remind(session, campaign, form, locale, ctx)
-        if done is not sign_at_once.Uncommon.REPLAYED:
-            return done
-        rule: str | None = proof.REPLAYED  # nothing was written: the long way, with the rule
-    else:
-        rule = await judge.assess(session, screening)
+    s = submission
+    rule = await s.judge.assess(session, s.screening)
     if rule is not None:
-        await quarantine.record_signal(session, campaign.id, rule, ctx.now)
+        await quarantine.record_signal(session, s.campaign.id, rule, s.ctx.now)
     if rule in defences.FORGED:
         return False  # answered as for everyone, but nothing stored, nothing mailed
+    notice = s.notice
     if notice is None:  # a campaign made by a tool that wrote no notice: version 1, now
-        notice = privacy.label(await privacy.current(session, campaign, settings, ctx.now))
+        notice = privacy.label(await privacy.current(session, s.campaign, s.settings, s.ctx.now))
     consent = signing.Consent(notice, rule)
-    return await signing.sign(session, campaign, form, locale, consent, ctx)
+    return await signing.sign(session, s.campaign, s.form, s.locale, consent, s.ctx)
+
+
+async def receive_all(
+    session: AsyncSession, submissions: list[Submission]
+) -> list[bool | Rest[bool]]:
+    """A batch's submissions: those under no rule in one statement on PostgreSQL."""
+    outcomes: list[bool | Rest[bool]] = [Rest(_long_way(s)) for s in submissions]
+    if db.dialect_of(session) != "postgresql":
+        return outcomes
+    chosen: list[int] = []
+    news: list[sign_at_once.NewSignature] = []
+    seen: set[object] = set()
+    for index, s in enumerate(submissions):
+        if s.notice is None or not s.screening.clean:
+            continue
+        # The same address or proof twice in a batch: the second goes the long way, after.
+        email_hash = tokens.email_hash(s.ctx.secret, s.form.email)
+        spend = s.screening.spend
+        if (s.campaign.id, email_hash) in seen or (spend and spend.challenge_hash in seen):
+            continue
+        seen.add((s.campaign.id, email_hash))
+        if spend is not None:
+            seen.add(spend.challenge_hash)
+        chosen.append(index)
+        news.append(
+            sign_at_once.NewSignature(
+                s.campaign, s.form, email_hash, s.locale, s.notice, spend, s.ctx
+            )
+        )
+    for index, done in zip(chosen, await sign_at_once.sign_all(session, news), strict=True):
+        outcomes[index] = _after(submissions[index], done)
+    return outcomes
+
+
+def _after(s: Submission, done: bool | sign_at_once.Uncommon) -> bool | Rest[bool]:
+    if done is sign_at_once.Uncommon.SIGNED_ALREADY:  # its proof is spent: a reminder
+        return Rest(functools.partial(_remind, submission=s))
+    if done is sign_at_once.Uncommon.REPLAYED:  # nothing was written: held, the long way
+        replayed = dataclasses.replace(s.screening, spend=None, proof_rule=proof.REPLAYED)
+        return Rest(_long_way(dataclasses.replace(s, screening=replayed)))
+    return done
+
+
+async def _remind(session: AsyncSession, submission: Submission) -> bool:
+    s = submission
+    return await signing.remind(session, s.campaign, s.form, s.locale, s.ctx)
+
+
+def _long_way(submission: Submission) -> Work[bool]:
+    return functools.partial(receive, submission=submission)
+
+
+async def _alone(session: AsyncSession, submission: Submission) -> bool:
+    (outcome,) = await receive_all(session, [submission])
+    return await outcome.work(session) if isinstance(outcome, Rest) else outcome
+
+
+def _one(submission: Submission) -> Work[bool]:
+    return functools.partial(_alone, submission=submission)
+
+
+# For the writer: submissions that arrive together are recorded together.
+SIGNING: Together[Submission, bool] = Together(receive_all, _one)

@@ -13,6 +13,10 @@ own. If a piece raises, the whole transaction is rolled back and the batch runs 
 piece in a savepoint of its own, where the failing one is rolled back alone and answered with
 its error.
 
+Pieces of one kind may be done together (`Together`): signings on PostgreSQL are one
+statement for the whole batch. If that fails, the batch runs again isolated, each piece in its
+own form (`Together.alone`).
+
 A piece of work may therefore run twice, or more: if a batch's commit fails (a deadlock between
 two PostgreSQL lanes, a full disk), each piece that had succeeded is run again alone, in its own
 transaction. Work must keep its effects inside the session it is given. Once a batch has
@@ -37,6 +41,7 @@ from petition.db import SessionFactory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = TypeVar("P")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
 _COMMITTED = "petition.committed"
@@ -80,9 +85,28 @@ async def transaction(
                 await reread(changed)
 
 
+@dataclass(frozen=True, slots=True)
+class Rest(Generic[T]):
+    """What a piece done together leaves to do on its own, in the same transaction, after."""
+
+    work: Work[T]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Together(Generic[P, T]):
+    """A kind of work whose pieces can be done in one go: `together` gets the payloads of a
+    batch's pieces of this kind and returns, for each in order, its result or its `Rest`;
+    `alone` is the same work for one piece, as it runs when isolated."""
+
+    together: Callable[[AsyncSession, list[P]], Awaitable[list[T | Rest[T]]]]
+    alone: Callable[[P], Work[T]]
+
+
 @dataclass(slots=True)
 class _Item(Generic[T]):
     work: Work[T]
+    kind: Together[Any, T] | None = None
+    payload: Any = None
     answer: asyncio.Future[T] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -115,10 +139,16 @@ class Writer:
 
     async def run(self, work: Work[T]) -> T:
         """Run `work` in the next batch; return its result once the batch has committed."""
+        return await self._run(_Item(work))
+
+    async def run_together(self, kind: Together[P, T], payload: P) -> T:
+        """The same for a piece of a kind done together with the others of the batch."""
+        return await self._run(_Item(kind.alone(payload), kind, payload))
+
+    async def _run(self, item: _Item[T]) -> T:
         if not self._tasks:  # not started (a command-line tool, a test of one function)
             async with transaction(self._sessions, self._bus, self._counted) as session:
-                return await work(session)
-        item: _Item[T] = _Item(work)
+                return await item.work(session)
         # Read its outcome even if nobody awaits it any more, so none is reported as lost.
         item.answer.add_done_callback(lambda answer: answer.cancelled() or answer.exception())
         self._queue.put_nowait(item)
@@ -198,16 +228,27 @@ class Writer:
 
 async def _all_or_nothing(batch: list[_Item[Any]], session: AsyncSession) -> list[Any]:
     """The common case, without a savepoint per piece: every piece succeeds, or the first
-    that raises rolls the whole batch back.
+    that raises rolls the whole batch back. Pieces of a kind done together go first.
     What the pieces add to the counters is written once, at the end (`counts.batched`)."""
-    results = []
+    results: dict[int, Any] = {}
+    kinds: dict[Together[Any, Any], list[_Item[Any]]] = {}
+    for item in batch:
+        if item.kind is not None:
+            kinds.setdefault(item.kind, []).append(item)
     async with counts.batched(session):
-        for item in batch:
-            try:
-                results.append(await item.work(session))
-            except Exception as exc:
-                raise _OneFailed from exc
-    return results
+        try:
+            for kind, items in kinds.items():
+                outcomes = await kind.together(session, [item.payload for item in items])
+                for item, outcome in zip(items, outcomes, strict=True):
+                    if isinstance(outcome, Rest):
+                        outcome = await outcome.work(session)
+                    results[id(item)] = outcome
+            for item in batch:
+                if item.kind is None:
+                    results[id(item)] = await item.work(session)
+        except Exception as exc:
+            raise _OneFailed from exc
+    return [results[id(item)] for item in batch]
 
 
 def _committed(session: AsyncSession | None) -> bool:

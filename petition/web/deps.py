@@ -26,9 +26,10 @@ from petition.settings import Settings
 from petition.signing import Links, SigningContext
 from petition.throttle import LoginThrottle
 from petition.web.caching import LastEncoded
-from petition.writer import Work, Writer
+from petition.writer import Together, Work, Writer
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ class Services:
     async def write(self, work: Work[T]) -> T:
         """Run `work` in the next group commit; its result once it is on disk."""
         return await self.writer.run(work)
+
+    async def write_together(self, kind: Together[P, T], payload: P) -> T:
+        """The same for a piece of work of a kind done together with the others of its batch."""
+        return await self.writer.run_together(kind, payload)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

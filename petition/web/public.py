@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from typing import Any
 
@@ -60,9 +59,9 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
             request, services, campaign, state.count, form=data, errors=parsed, status_code=422
         )
     screening = await services.defences.screen(campaign.id, data, client_of(request, services), now)
-    queued = await services.write(
-        functools.partial(
-            submission.receive,
+    queued = await services.write_together(
+        submission.SIGNING,
+        submission.Submission(
             campaign=campaign,
             form=parsed,
             screening=screening,
@@ -71,7 +70,7 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
             locale=locale_of(request),
             judge=services.defences,
             ctx=services.signing_context(now),
-        )
+        ),
     )
     if queued:
         services.sender.wake()
