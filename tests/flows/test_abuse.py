@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import altcha
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from petition import quarantine
 from petition.db import SessionFactory
@@ -69,16 +71,15 @@ def clock() -> FakeClock:
 
 def realistic(settings: Settings, **changes: Any) -> Settings:
     """What a real site uses (the conftest turns the defences off), with a cheap proof of work."""
-    return dataclasses.replace(
-        settings,
-        form_min_seconds=3,
-        burst_limit=10,
-        sustained_limit=60,
-        nojs_burst_limit=3,
-        nojs_sustained_limit=15,
-        pow_cost=10,
-        **changes,
-    )
+    site = {
+        "form_min_seconds": 3,
+        "burst_limit": 10,
+        "sustained_limit": 60,
+        "nojs_burst_limit": 3,
+        "nojs_sustained_limit": 15,
+        "pow_cost": 10,
+    }
+    return dataclasses.replace(settings, **(site | changes))
 
 
 def email_of(name: str) -> str:
@@ -794,3 +795,142 @@ async def test_the_spike_view_compares_the_last_day_with_the_day_before(
         "too_fast": (3, 0, False),
     }
     assert spikes(page, "domain") == {"spam.example": (10, 0, True), "chu.fr": (0, 1, False)}
+
+
+# Submissions that arrive together
+TOGETHER = {"burst_limit": 100, "sustained_limit": 100, "nojs_burst_limit": 100}
+
+
+@contextlib.contextmanager
+def bulk_signings(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements that wrote a batch's signings at once (PostgreSQL's), while inside."""
+    seen: list[str] = []
+
+    def look(*args: object) -> None:
+        statement = str(args[2])
+        if "unnest(" in statement and "INSERT INTO signatures" in statement:
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", look)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", look)
+
+
+async def send_together(
+    browser: httpx.AsyncClient, clock: FakeClock, forms: list[dict[str, str]]
+) -> list[httpx.Response]:
+    """Open the form once, fill it in as several people at once, send them all together."""
+    page = await browser.get(f"/c/{SLUG}")
+    clock.advance(seconds=PAUSE)
+    hidden = hidden_fields(page)
+    return await asyncio.gather(
+        *(browser.post(f"/c/{SLUG}", data={**hidden, **form}) for form in forms)
+    )
+
+
+async def test_signings_that_arrive_together_are_each_recorded_as_alone(
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    campaign: Campaign,
+) -> None:
+    """One writer lane, so that they share a batch: new signers, one who signed already, one
+    proof of work sent twice, one address sent twice, a trap, a form without JavaScript."""
+    site = realistic(settings, write_lanes=1, **TOGETHER)
+    async with serve(site, clock) as server, server.client() as browser:
+        spent = await solve(browser)
+        thanks(await send(browser, clock, person("Known"), work=spent))
+        await confirm(browser, smtp, "Known")
+        shared = await solve(browser)
+        forms = [person(f"New{n}") | {"altcha": await solve(browser)} for n in range(6)]
+        forms += [
+            person("Known") | {"altcha": await solve(browser)},
+            person("Twice") | {"altcha": shared},
+            person("Replay") | {"altcha": shared},
+            person("Late") | {"altcha": spent},  # spent in an earlier batch
+            person("Double") | {"altcha": await solve(browser)},
+            person("Double") | {"altcha": await solve(browser)},
+            person("Trap") | {"altcha": await solve(browser), "website": "http://spam.example"},
+            person("Plain"),
+        ]
+        with bulk_signings(server.services.engine) as bulk:
+            answers = await send_together(browser, clock, forms)
+        assert {answer(a) for a in answers} == {answer(answers[0])}
+        thanks(answers[0])
+        for name, count in [("Known", 2), ("Double", 2)] + [(f"New{n}", 1) for n in range(6)]:
+            await mail_to(smtp, email_of(name), count)
+        for name in ("Twice", "Replay", "Late", "Trap", "Plain"):
+            await mail_to(smtp, email_of(name))
+        already = smtp.to(email_of("Known"))[-1]
+        assert "/confirm/" not in str(already.get_body(("plain",)))  # signed already
+        assert await displayed_count(browser, SLUG) == 1
+    found = await states(sessions)
+    held = {found.pop("Twice")[1], found.pop("Replay")[1]}
+    assert held == {None, "pow_replayed"}  # the proof counted once; the other sender is held
+    assert found == {
+        **{f"New{n}": (PENDING, None) for n in range(6)},
+        "Known": (CONFIRMED, None),
+        "Late": (PENDING, "pow_replayed"),
+        "Double": (PENDING, None),
+        "Trap": (PENDING, "honeypot"),
+        "Plain": (PENDING, None),
+    }
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Signature)) == 13
+    assert sorted(await signals(sessions)) == ["honeypot", "pow_replayed", "pow_replayed"]
+    if site.resolved_database_url.startswith("postgresql"):
+        assert 0 < len(bulk) < len(forms) - 1  # those under no rule, in fewer statements
+    else:
+        assert bulk == []
+
+
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse BEFORE INSERT ON signatures WHEN NEW.last_name = 'Refused' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.last_name = 'Refused' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON signatures FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+UNREFUSE = {"sqlite": "DROP TRIGGER refuse", "postgresql": "DROP FUNCTION refuse() CASCADE"}
+
+
+@contextlib.asynccontextmanager
+async def refusing(engine: AsyncEngine) -> AsyncIterator[None]:
+    """The database refuses to store a signature of the name `Refused` (a trigger), while inside."""
+    async with engine.begin() as connection:
+        for statement in REFUSE[engine.dialect.name]:
+            await connection.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(UNREFUSE[engine.dialect.name])
+
+
+async def test_a_signing_the_database_refuses_in_a_batch_fails_alone(
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    engine: AsyncEngine,
+    campaign: Campaign,
+) -> None:
+    """On PostgreSQL the batch's one statement fails, and the batch is done again each in its
+    own savepoint: only the refused signer gets an error."""
+    site = realistic(settings, write_lanes=1, **TOGETHER)
+    names = [f"Fine{n}" for n in range(7)] + ["Refused"]
+    async with serve(site, clock) as server, server.client() as browser, refusing(engine):
+        forms = [person(name) | {"altcha": await solve(browser)} for name in names]
+        answers = await send_together(browser, clock, forms)
+        assert [a.status_code for a in answers] == [303] * 7 + [500]
+        for name in names[:-1]:
+            await mail_to(smtp, email_of(name))
+    assert await states(sessions) == dict.fromkeys(names[:-1], (PENDING, None))
+    assert smtp.to(email_of("Refused")) == []
