@@ -7,6 +7,7 @@ waits behind every request the loop serves meanwhile. A signing the long way
 count the mail against the address's day, insert its two links, queue the mail; a batch of
 twenty, a hundred. Side by side (bench/README.md): 532 signings/s with five statements each,
 1,478/s with one statement per batch.
+
 Here a whole batch is one statement: its signings go in as arrays (`unnest`), and each step is
 a data-modifying WITH query reading what the one before it returned:
 
