@@ -19,7 +19,8 @@ a data-modifying WITH query reading what the one before it returned:
     links, mail   the confirm and withdraw links and the outbox row of each mail allowed.
 
 PostgreSQL runs every part once, in one snapshot; the foreign keys are checked at the end of
-the statement, when the signatures exist. For each signing, the statement says which of the
+the statement, when the signatures exist. Rows go in in the order of their keys, so that two
+lanes' batches wait for each other's rows in one order, not into a deadlock. For each signing, the statement says which of the
 uncommon cases it met, for the caller to do the long way (`petition.submission`): a proof spent
 already (nothing of it was written), an address that signed already (only its proof was spent).
 The caller sends no two signings of the same address and campaign, nor of the same proof.
@@ -152,7 +153,7 @@ spend AS (
     INSERT INTO spent_challenges (challenge_hash, expires_at)
     SELECT challenge_hash, challenge_expires_at FROM input
     WHERE challenge_hash IS NOT NULL
-    ORDER BY n
+    ORDER BY challenge_hash
     ON CONFLICT (challenge_hash) DO NOTHING
     RETURNING challenge_hash
 ),
@@ -173,7 +174,7 @@ sig AS (
         NULL, false
     FROM fresh
     WHERE spent_now
-    ORDER BY n
+    ORDER BY campaign_id, email_hash
     ON CONFLICT (campaign_id, email_hash) DO NOTHING
     RETURNING id, campaign_id, email_hash
 ),
@@ -183,7 +184,7 @@ new AS (
 cap AS (
     INSERT INTO mail_allowances AS allowance (recipient_hash, kind, day_started_at, sent)
     SELECT email_hash, CAST(:signer AS text), now, 1 FROM new
-    ORDER BY n
+    ORDER BY email_hash
     ON CONFLICT (recipient_hash, kind) DO UPDATE SET
         sent = CASE WHEN allowance.day_started_at <= excluded.day_started_at - interval '1 day'
             THEN 1 ELSE allowance.sent + 1 END,
