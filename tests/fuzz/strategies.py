@@ -245,14 +245,23 @@ def numbers() -> st.SearchStrategy[str]:
 def segments(real: Sequence[str]) -> st.SearchStrategy[str]:
     """One path segment: a value that exists, a mangled one, or anything."""
     known = st.sampled_from(real)
-    return st.one_of(
-        known,
-        known,
-        st.builds(_mangle, known, st.integers(min_value=0, max_value=5), st.text(max_size=3)),
-        texts().map(lambda text: quote(text, safe="")),
-        st.sampled_from(RAW_SEGMENTS),
-        numbers(),
-    ).map(_url_part)
+    return (
+        st.one_of(
+            known,
+            known,
+            st.builds(_mangle, known, st.integers(min_value=0, max_value=5), st.text(max_size=3)),
+            texts().map(lambda text: quote(text, safe="")),
+            st.sampled_from(RAW_SEGMENTS),
+            numbers(),
+        )
+        .map(_url_part)
+        .filter(_not_a_dot_segment)
+    )
+
+
+def _not_a_dot_segment(segment: str) -> bool:
+    """`.` and `..` are resolved away by every client (RFC 3986, 5.2.4): no server sees them."""
+    return segment not in {".", ".."}
 
 
 def _mangle(value: str, how: int, extra: str) -> str:
