@@ -30,6 +30,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -155,6 +156,8 @@ class Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    # Killed (SIGTERM), it stops the servers it started as on Ctrl-C, not leaving them behind.
+    signal.signal(signal.SIGTERM, _interrupted)
     return st.conclude(
         lambda: run(options, deadline=time.monotonic() + options.duration_limit),
         print_report,
@@ -876,6 +879,10 @@ def print_report(r: Report) -> None:
         print(f"  server log {key}: {len(lines)} warning/error lines")
         for line in lines[:3]:
             print(f"    {line}")
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
