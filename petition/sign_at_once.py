@@ -20,9 +20,10 @@ a data-modifying WITH query reading what the one before it returned:
 
 PostgreSQL runs every part once, in one snapshot; the foreign keys are checked at the end of
 the statement, when the signatures exist. Rows go in in the order of their keys, so that two
-lanes' batches wait for each other's rows in one order, not into a deadlock. For each signing, the statement says which of the
-uncommon cases it met, for the caller to do the long way (`petition.submission`): a proof spent
-already (nothing of it was written), an address that signed already (only its proof was spent).
+lanes' batches wait for each other's rows in one order, not into a deadlock. For each signing,
+the statement says which of the uncommon cases it met, for the caller to do the long way
+(`petition.submission`): a proof spent already (nothing of it was written), an address that
+signed already (only its proof was spent).
 The caller sends no two signings of the same address and campaign, nor of the same proof.
 SQLite has no data-modifying WITH; its statements cost microseconds there anyway
 (`petition.sqlite_inline`).

@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import campaigns, forms, pow, privacy, signing, submission, tokens
+from petition import campaigns, confirm_at_once, forms, pow, privacy, signing, submission, tokens
 from petition.i18n import _
 from petition.models import Campaign, TokenPurpose
 from petition.signing import Links
@@ -121,7 +121,9 @@ async def confirm(
     request: AnyRequest, services: ServicesDep, token: FromPath[str]
 ) -> Response[Any]:
     now = services.clock()
-    done = await services.write(lambda session: signing.confirm(session, token, now))
+    done = await services.write_together(
+        confirm_at_once.CONFIRMING, confirm_at_once.Press(token, now)
+    )
     return Redirect(f"/c/{done.campaign_slug}/confirmed", status_code=303)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 
@@ -17,9 +18,10 @@ from petition import tokens
 from petition.db import SessionFactory
 from petition.models import Campaign, Signature, SignatureStatus
 from petition.settings import Settings
-from tests.support.journey import hidden_fields, link, press_later, sign, signer
+from tests.support.clock import FakeClock
+from tests.support.journey import displayed_count, hidden_fields, link, press_later, sign, signer
 from tests.support.process import petition_serve
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
@@ -67,6 +69,58 @@ async def test_one_used_link_in_a_batch_fails_alone_and_the_others_are_counted(
     async with server.client() as reader:
         count = (await reader.get(f"/api/v1/campaigns/{SLUG}")).json()["campaign"]["count"]
     assert count == len(emails)
+
+
+async def test_links_pressed_together_are_each_answered_as_alone(
+    settings: Settings,
+    clock: FakeClock,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    campaign: Campaign,
+) -> None:
+    """One writer lane, so that they share a batch: six signers' links and both links of one
+    who signed twice while pending, in fewer statements than presses on PostgreSQL; then one
+    link pressed twice at once."""
+    emails = [f"soignant{n}@example.org" for n in range(6)] + ["deux@example.org"]
+    async with serve(dataclasses.replace(settings, write_lanes=1), clock) as server:
+        async with server.client() as browser:
+            for email in [*emails, "deux@example.org", "meme@example.org"]:
+                assert (await sign(browser, SLUG, signer(email))).status_code == 303
+        mails = await smtp.wait_for(len(emails) + 2)
+        paths = [link(m, "confirm") for m in mails if m["To"] != "meme@example.org"]
+        [same] = [link(m, "confirm") for m in mails if m["To"] == "meme@example.org"]
+        async with server.client() as browser:
+            presses = [await press_later(browser, path) for path in paths]
+            with confirmations_at_once(server.services.engine) as bulk:
+                answers = await asyncio.gather(*(fire() for fire in presses))
+            assert [a.status_code for a in answers] == [303] * len(paths)
+            assert await displayed_count(browser, SLUG) == len(emails)  # "deux" counted once
+            twice = [await press_later(browser, same) for _ in range(2)]
+            late = await asyncio.gather(*(fire() for fire in twice))
+            assert sorted(a.status_code for a in late) == [303, 410]
+            assert await displayed_count(browser, SLUG) == len(emails) + 1
+    assert await _statuses(sessions) == [SignatureStatus.CONFIRMED] * (len(emails) + 1)
+    if settings.resolved_database_url.startswith("postgresql"):
+        assert 0 < len(bulk) < len(presses) - 1
+    else:
+        assert bulk == []
+
+
+@contextlib.contextmanager
+def confirmations_at_once(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements that confirmed a batch's links at once (PostgreSQL's), while inside."""
+    seen: list[str] = []
+
+    def look(*args: object) -> None:
+        statement = str(args[2])
+        if "unnest(" in statement and "UPDATE signatures" in statement:
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", look)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", look)
 
 
 async def test_the_same_address_sent_many_times_at_once_is_one_signature(
