@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import altcha
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from petition import quarantine
@@ -42,6 +42,7 @@ from tests.support.journey import (
 from tests.support.public import api_count, eventually
 from tests.support.server import serve
 from tests.support.smtp import SmtpSink, free_port
+from tests.support.statements import executed
 
 SLUG = "mission-sante"
 OTHER = "autre-campagne"
@@ -801,23 +802,6 @@ async def test_the_spike_view_compares_the_last_day_with_the_day_before(
 TOGETHER = {"burst_limit": 100, "sustained_limit": 100, "nojs_burst_limit": 100}
 
 
-@contextlib.contextmanager
-def bulk_signings(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements that wrote a batch's signings at once (PostgreSQL's), while inside."""
-    seen: list[str] = []
-
-    def look(*args: object) -> None:
-        statement = str(args[2])
-        if "unnest(" in statement and "INSERT INTO signatures" in statement:
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", look)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", look)
-
-
 async def send_together(
     browser: httpx.AsyncClient, clock: FakeClock, forms: list[dict[str, str]]
 ) -> list[httpx.Response]:
@@ -856,7 +840,7 @@ async def test_signings_that_arrive_together_are_each_recorded_as_alone(
             person("Trap") | {"altcha": await solve(browser), "website": "http://spam.example"},
             person("Plain"),
         ]
-        with bulk_signings(server.services.engine) as bulk:
+        with executed(server.services.engine, "unnest(", "INSERT INTO signatures") as bulk:
             answers = await send_together(browser, clock, forms)
         assert {answer(a) for a in answers} == {answer(answers[0])}
         thanks(answers[0])

@@ -23,6 +23,7 @@ from tests.support.journey import displayed_count, hidden_fields, link, press_la
 from tests.support.process import petition_serve
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
+from tests.support.statements import executed
 
 SLUG = "mission-sante"
 
@@ -91,7 +92,7 @@ async def test_links_pressed_together_are_each_answered_as_alone(
         [same] = [link(m, "confirm") for m in mails if m["To"] == "meme@example.org"]
         async with server.client() as browser:
             presses = [await press_later(browser, path) for path in paths]
-            with confirmations_at_once(server.services.engine) as bulk:
+            with executed(server.services.engine, "unnest(", "UPDATE signatures") as bulk:
                 answers = await asyncio.gather(*(fire() for fire in presses))
             assert [a.status_code for a in answers] == [303] * len(paths)
             assert await displayed_count(browser, SLUG) == len(emails)  # "deux" counted once
@@ -104,23 +105,6 @@ async def test_links_pressed_together_are_each_answered_as_alone(
         assert 0 < len(bulk) < len(presses) - 1
     else:
         assert bulk == []
-
-
-@contextlib.contextmanager
-def confirmations_at_once(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements that confirmed a batch's links at once (PostgreSQL's), while inside."""
-    seen: list[str] = []
-
-    def look(*args: object) -> None:
-        statement = str(args[2])
-        if "unnest(" in statement and "UPDATE signatures" in statement:
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", look)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", look)
 
 
 async def test_the_same_address_sent_many_times_at_once_is_one_signature(
