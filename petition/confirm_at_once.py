@@ -68,17 +68,8 @@ def _long_way(press: Press) -> Work[signing.Confirmed]:
     return functools.partial(signing.confirm, token=press.token, now=press.now)
 
 
-async def _alone(session: AsyncSession, press: Press) -> signing.Confirmed:
-    (outcome,) = await confirm_all(session, [press])
-    return await outcome.work(session) if isinstance(outcome, Rest) else outcome
-
-
-def _one(press: Press) -> Work[signing.Confirmed]:
-    return functools.partial(_alone, press=press)
-
-
 # For the writer: links pressed together are confirmed together.
-CONFIRMING: Together[Press, signing.Confirmed] = Together(confirm_all, _one)
+CONFIRMING: Together[Press, signing.Confirmed] = Together(confirm_all)
 
 _STATEMENT = text("""
 WITH input AS (

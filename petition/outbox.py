@@ -112,31 +112,20 @@ def enqueue_unrendered_in(
     int, None and aware datetimes; the row `signature_id` names must have been flushed.
     """
     session.execute(
-        _INSERT_UNRENDERED, unrendered_row(template, to, locale, context, now, signature_id)
+        _INSERT_UNRENDERED,
+        {
+            "template": template,
+            "signature_id": signature_id,
+            "to_address": to,
+            "locale": locale,
+            "context": encode_context(context),
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "at_most_once": False,
+        },
     )
-
-
-def unrendered_row(
-    template: str,
-    to: str,
-    locale: str,
-    context: Mapping[str, object],
-    now: datetime,
-    signature_id: int | None,
-) -> dict[str, object]:
-    """The outbox row of a mail the sender renders (the hot path's, in one statement or two)."""
-    return {
-        "template": template,
-        "signature_id": signature_id,
-        "to_address": to,
-        "locale": locale,
-        "context": encode_context(context),
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "at_most_once": False,
-    }
 
 
 enqueue_unrendered = db.awaited(enqueue_unrendered_in)

@@ -103,14 +103,5 @@ def _long_way(submission: Submission) -> Work[bool]:
     return functools.partial(receive, submission=submission)
 
 
-async def _alone(session: AsyncSession, submission: Submission) -> bool:
-    (outcome,) = await receive_all(session, [submission])
-    return await outcome.work(session) if isinstance(outcome, Rest) else outcome
-
-
-def _one(submission: Submission) -> Work[bool]:
-    return functools.partial(_alone, submission=submission)
-
-
 # For the writer: submissions that arrive together are recorded together.
-SIGNING: Together[Submission, bool] = Together(receive_all, _one)
+SIGNING: Together[Submission, bool] = Together(receive_all)

@@ -95,11 +95,18 @@ class Rest(Generic[T]):
 @dataclass(frozen=True, slots=True, eq=False)
 class Together(Generic[P, T]):
     """A kind of work whose pieces can be done in one go: `together` gets the payloads of a
-    batch's pieces of this kind and returns, for each in order, its result or its `Rest`;
-    `alone` is the same work for one piece, as it runs when isolated."""
+    batch's pieces of this kind and returns, for each in order, its result or its `Rest`."""
 
     together: Callable[[AsyncSession, list[P]], Awaitable[list[T | Rest[T]]]]
-    alone: Callable[[P], Work[T]]
+
+    def alone(self, payload: P) -> Work[T]:
+        """The work of one piece, as it runs alone or isolated: `together` with itself only."""
+
+        async def work(session: AsyncSession) -> T:
+            (outcome,) = await self.together(session, [payload])
+            return await outcome.work(session) if isinstance(outcome, Rest) else outcome
+
+        return work
 
 
 @dataclass(slots=True)
