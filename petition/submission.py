@@ -62,22 +62,23 @@ async def receive_all(
         return outcomes
     chosen: list[int] = []
     news: list[sign_at_once.NewSignature] = []
-    seen: set[object] = set()
+    addresses: set[tuple[int, str]] = set()
+    proofs: set[str] = set()
     for index, s in enumerate(submissions):
         if s.notice is None or not s.screening.clean:
             continue
         # The same address or proof twice in a batch: the second goes the long way, after.
-        email_hash = tokens.email_hash(s.ctx.secret, s.form.email)
+        address = (s.campaign.id, tokens.email_hash(s.ctx.secret, s.form.email))
         spend = s.screening.spend
-        if (s.campaign.id, email_hash) in seen or (spend and spend.challenge_hash in seen):
+        if address in addresses or (spend is not None and spend.challenge_hash in proofs):
             continue
-        seen.add((s.campaign.id, email_hash))
+        addresses.add(address)
         if spend is not None:
-            seen.add(spend.challenge_hash)
+            proofs.add(spend.challenge_hash)
         chosen.append(index)
         news.append(
             sign_at_once.NewSignature(
-                s.campaign, s.form, email_hash, s.locale, s.notice, spend, s.ctx
+                s.campaign, s.form, address[1], s.locale, s.notice, spend, s.ctx
             )
         )
     for index, done in zip(chosen, await sign_at_once.sign_all(session, news), strict=True):
