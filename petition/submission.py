@@ -1,9 +1,9 @@
 """A signing form received: its screening is judged, then it is recorded or quietly dropped.
 
 The part that needs the database runs in the writer's batch (see petition.writer): spending the
-proof of work, remembering a rule that fired, the signature and its mail. On PostgreSQL, the
-submissions of a batch under no rule are all done in one statement (petition.sign_at_once);
-the others, and what that statement leaves, the long way (`receive`). What needs no database
+proof of work, remembering a rule that fired, the signature and its mail. The submissions of a
+batch under no rule are all done together (petition.sign_at_once: one statement on PostgreSQL,
+five on SQLite); the others, and what that leaves, the long way (`receive`). What needs no database
 (form checks, the proof's own check, limits) was done before, in the request.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import db, defences, privacy, quarantine, sign_at_once, signing, tokens
+from petition import defences, privacy, quarantine, sign_at_once, signing, tokens
 from petition import pow as proof
 from petition.defences import Defences, Screening
 from petition.forms import SignatureForm
@@ -56,19 +56,17 @@ async def receive(session: AsyncSession, submission: Submission) -> bool:
 async def receive_all(
     session: AsyncSession, submissions: list[Submission]
 ) -> list[bool | Rest[bool]]:
-    """A batch's submissions: those under no rule in one statement on PostgreSQL."""
+    """A batch's submissions: those under no rule together, the others the long way."""
     outcomes: list[bool | Rest[bool]] = [Rest(_long_way(s)) for s in submissions]
-    if db.dialect_of(session) != "postgresql":
-        return outcomes
     chosen: list[int] = []
     news: list[sign_at_once.NewSignature] = []
-    addresses: set[tuple[int, str]] = set()
+    addresses: set[str] = set()  # one daily allowance per address, whatever the campaign
     proofs: set[str] = set()
     for index, s in enumerate(submissions):
         if s.notice is None or not s.screening.clean:
             continue
         # The same address or proof twice in a batch: the second goes the long way, after.
-        address = (s.campaign.id, tokens.email_hash(s.ctx.secret, s.form.email))
+        address = tokens.email_hash(s.ctx.secret, s.form.email)
         spend = s.screening.spend
         if address in addresses or (spend is not None and spend.challenge_hash in proofs):
             continue
@@ -77,9 +75,7 @@ async def receive_all(
             proofs.add(spend.challenge_hash)
         chosen.append(index)
         news.append(
-            sign_at_once.NewSignature(
-                s.campaign, s.form, address[1], s.locale, s.notice, spend, s.ctx
-            )
+            sign_at_once.NewSignature(s.campaign, s.form, address, s.locale, s.notice, spend, s.ctx)
         )
     for index, done in zip(chosen, await sign_at_once.sign_all(session, news), strict=True):
         outcomes[index] = _after(submissions[index], done)

@@ -57,6 +57,22 @@ async def test_withdrawing_does_not_give_the_address_a_new_day(
         assert await _settled(smtp, 3) == 3
 
 
+@pytest.mark.parametrize(("hours", "mails"), [(23, 3), (24, 4)])
+async def test_a_new_signature_at_the_cap_gets_its_mail_only_on_the_address_s_next_day(
+    server: LiveServer, smtp: SmtpSink, clock: FakeClock, hours: int, mails: int
+) -> None:
+    """The cap holds for a new signature too (recorded, its mail not sent) until a day after
+    the address's first mail, to the microsecond."""
+    async with server.client() as browser:
+        for _ in range(3):
+            await sign(browser, SLUG, signer(ADDRESS))
+        first, *_ = await smtp.wait_for(3)
+        assert (await press(browser, link(first, "withdraw"))).status_code == 303
+        clock.advance(hours=hours)
+        assert (await sign(browser, SLUG, signer(ADDRESS))).status_code == 303
+        assert await _settled(smtp, mails) == mails
+
+
 async def test_mails_to_an_address_as_a_signer_leave_its_organiser_mail_alone(
     server: LiveServer,
     smtp: SmtpSink,
