@@ -8,14 +8,15 @@ anything in that header, so it is ignored for them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 Network = IPv4Network | IPv6Network
 UNKNOWN = "unknown"
 
 
-def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
+def client_address(
+    peer: str | None, forwarded_for: str | None, proxies: tuple[Network, ...]
+) -> str:
     """The client's address as a string; `unknown` when there is none (tests, sockets)."""
     if not peer:
         return UNKNOWN
@@ -37,7 +38,8 @@ def networks(text: str) -> tuple[Network, ...]:
     return tuple(ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
 
 
-def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+@functools.lru_cache(maxsize=64)  # the peer is nearly always one of a few proxies
+def _trusted(address: str, proxies: tuple[Network, ...]) -> bool:
     parsed = _parse(address)
     return parsed is not None and any(parsed in network for network in proxies)
 

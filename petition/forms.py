@@ -95,7 +95,8 @@ def clean_text(raw: str, limit: int, *, required: bool) -> tuple[str, str | None
         return "", _("This field is required.") if required else None
     if len(value) > limit:
         return "", _("This is too long.")
-    if any(_is_forbidden(char) for char in value):
+    # Nothing printable is forbidden: the check of each character is for the rest.
+    if not value.isprintable() and any(_is_forbidden(char) for char in value):
         return "", _("This contains characters that are not allowed.")
     if value.startswith(_FORMULA_PREFIXES):
         return "", _("This cannot start with =, +, - or @.")

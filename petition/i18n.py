@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ def load_catalogs(locale_dir: Path = LOCALE_DIR) -> dict[str, NullTranslations]:
     return catalogs
 
 
+@functools.lru_cache(maxsize=512)  # browsers send a few distinct headers, again and again
 def negotiate(accept_language: str | None, explicit: str | None = None) -> str:
     """The locale to answer in: an explicit choice, else the browser's first supported one."""
     if explicit in LOCALES:

@@ -7,7 +7,6 @@ linked to anyone once the salt is gone.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -158,4 +157,4 @@ class ClientKeys:
 
     async def key(self, address: str) -> str:
         salt = await self._counter.salt(self._clock().date())
-        return hmac.new(salt, address.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(salt, address.encode(), "sha256").hex()

@@ -172,7 +172,7 @@ def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool | None:
     if not (isinstance(challenge.signature, str) and isinstance(parameters.key_signature, str)):
         return None
     text = canonical(parameters.to_dict()).encode()
-    signed = hmac.new(hmac_key(secret), text, hashlib.sha256).hexdigest()
+    signed = hmac.digest(hmac_key(secret), text, "sha256").hex()
     if not hmac.compare_digest(challenge.signature, signed):
         return None  # not our text of them, or not ours at all: the library's to say
     derived = parsed.solution.derived_key
@@ -180,7 +180,7 @@ def _signed_key_found(parsed: altcha.Payload, secret: bytes) -> bool | None:
         key = bytes.fromhex(derived) if isinstance(derived, str) else b""
     except ValueError:
         return False
-    found = hmac.new(key_signing_key(secret), key, hashlib.sha256).hexdigest()
+    found = hmac.digest(key_signing_key(secret), key, "sha256").hex()
     return bool(key) and hmac.compare_digest(parameters.key_signature, found)
 
 

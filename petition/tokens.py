@@ -32,7 +32,7 @@ def normalise_email(address: str) -> str:
 
 def email_hash(secret: bytes, address: str) -> str:
     """HMAC-SHA256 of the normalised address: lets us recognise an address without keeping it."""
-    return hmac.new(secret, normalise_email(address).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, normalise_email(address).encode(), "sha256").hex()
 
 
 class LinkError(Exception):
