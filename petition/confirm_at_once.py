@@ -11,8 +11,8 @@ caught it when it was made. The counts are added by the caller, once per batch
 What the statement does not decide goes the long way, in the same transaction, where it gets
 its own answer: a link unknown, used, expired or for another purpose (the long way raises the
 error the page shows), a campaign that lists organisations' domains (affiliations are checked
-there), a second link of the same signature in the batch. SQLite takes the long way always:
-its statements cost microseconds there (`petition.sqlite_inline`).
+there), a second link of the same signature in the batch. SQLite has no data-modifying WITH:
+there the batch is three statements (`_confirm_all_sqlite`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ async def confirm_all(
         Rest(_long_way(press)) for press in presses
     ]
     chosen = [n for n, press in enumerate(presses) if tokens.looks_like_token(press.token)]
-    if db.dialect_of(session) != "postgresql" or not chosen:
+    if not chosen:
+        return outcomes
+    if db.dialect_of(session) != "postgresql":
+        await _confirm_all_sqlite(session, presses, chosen, outcomes)
         return outcomes
     values = {
         "n": chosen,
@@ -62,6 +65,51 @@ async def confirm_all(
         # A link of a signature confirmed already (by its other link): nothing more to count.
         outcomes[row.n] = signing.Confirmed(row.slug)
     return outcomes
+
+
+async def _confirm_all_sqlite(
+    session: AsyncSession,
+    presses: list[Press],
+    chosen: list[int],
+    outcomes: list[signing.Confirmed | Rest[signing.Confirmed]],
+) -> None:
+    """The same on SQLite, in three statements: the links read, the signatures confirmed, the
+    links used. Reading first is safe there: the writer's transaction holds the database's
+    write lock from its start (BEGIN IMMEDIATE), so what was read stays so until it commits."""
+    first: dict[str, int] = {}  # the same link twice: the second goes the long way
+    for n in chosen:
+        first.setdefault(tokens.token_hash(presses[n].token), n)
+    found = await session.execute(
+        signing.LINKS.where(signing.LINKS.selected_columns.token_hash.in_(list(first)))
+    )
+    links = {link.token_hash: link for link in found}
+    signatures: set[int] = set()
+    confirms: list[dict[str, object]] = []
+    uses: list[dict[str, object]] = []
+    for token_hash, n in first.items():
+        link, now = links.get(token_hash), presses[n].now
+        if (
+            link is None
+            or link.purpose is not TokenPurpose.CONFIRM
+            or link.used_at is not None
+            or (link.expires_at is not None and link.expires_at <= now)
+            or link.has_affiliations
+            or link.signature_id in signatures
+        ):
+            continue  # the long way says what it is, or checks the affiliation
+        signatures.add(link.signature_id)
+        uses.append({"token_id": link.token_id, "at": now})
+        if link.status is SignatureStatus.PENDING:
+            held = link.quarantine_rule is not None
+            status = SignatureStatus.QUARANTINED if held else SignatureStatus.CONFIRMED
+            confirms.append({"signature_id": link.signature_id, "new_status": status, "at": now})
+            if not held:
+                await counts.add(session, link.campaign_id, +1)
+        outcomes[n] = signing.Confirmed(link.slug)
+    if confirms:
+        await session.execute(signing.CONFIRM, confirms)
+    if uses:
+        await session.execute(signing.USE_LINK, uses)
 
 
 def _long_way(press: Press) -> Work[signing.Confirmed]:

@@ -341,14 +341,14 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> Confirmed
     # A signature an anti-abuse rule caught is confirmed into quarantine: held, not counted.
     held = link.quarantine_rule is not None
     confirmed = await session.execute(
-        _CONFIRM,
+        CONFIRM,
         {
             "signature_id": link.signature_id,
             "new_status": SignatureStatus.QUARANTINED if held else SignatureStatus.CONFIRMED,
             "at": now,
         },
     )
-    used = await session.execute(_USE_LINK, {"token_id": link.token_id, "at": now})
+    used = await session.execute(USE_LINK, {"token_id": link.token_id, "at": now})
     if db.rowcount(used) != 1:
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
@@ -364,9 +364,12 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> Confirmed
 
 _TOKENS = db.table(SignatureToken).c
 _SIGNATURES = db.table(Signature).c
-_CONFIRMING = (
+# A confirmation link's row, with what confirming its signature needs.
+LINKS = (
     select(
         _TOKENS.id.label("token_id"),
+        _TOKENS.token_hash,
+        _SIGNATURES.status,
         _TOKENS.purpose,
         _TOKENS.used_at,
         _TOKENS.expires_at,
@@ -383,9 +386,10 @@ _CONFIRMING = (
     )
     .join_from(db.table(SignatureToken), db.table(Signature))
     .join(db.table(Campaign))
-    .where(_TOKENS.token_hash == bindparam("token_hash"))
 )
-_CONFIRM = (
+_CONFIRMING = LINKS.where(_TOKENS.token_hash == bindparam("token_hash"))
+# Both take a list of values too (one statement for many, `petition.confirm_at_once`).
+CONFIRM = (
     update(db.table(Signature))
     .where(
         _SIGNATURES.id == bindparam("signature_id"),
@@ -393,7 +397,7 @@ _CONFIRM = (
     )
     .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
 )
-_USE_LINK = (
+USE_LINK = (
     update(db.table(SignatureToken))
     .where(_TOKENS.id == bindparam("token_id"), _TOKENS.used_at.is_(None))
     .values(used_at=bindparam("at"))
