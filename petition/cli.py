@@ -13,14 +13,18 @@ from pathlib import Path
 from petition import (
     campaigns,
     changes,
+    cli_keys,
     counts,
     db,
     exports,
     migrate,
     organisers,
     privacy,
+    readers,
     reconcile,
     retention,
+    sealed_exports,
+    sealing,
 )
 from petition.bus import bus_for
 from petition.db import create_engine, create_read_engine, create_session_factory
@@ -32,7 +36,7 @@ from petition.signing import Links
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(cli_keys.spelled(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
@@ -68,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--if-none", action="store_true", help="only when the database has no campaign yet"
     )
+    create.add_argument(
+        "--reader-key",
+        type=Path,
+        metavar="FILE.pub",
+        help="seal what signers do not publish to this key (petition keys create)",
+    )
     create.set_defaults(handler=_campaign_create)
     campaign.add_parser("list", help="list campaigns and their counts").set_defaults(
         handler=_campaign_list
@@ -85,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a campaign's signatures (audited)")
     export.add_argument("slug")
-    export.add_argument("--format", choices=exports.FORMATS, default="csv")
+    export.add_argument(
+        "--format", choices=(*exports.FORMATS, "sealed"), help="csv; sealed on a sealed campaign"
+    )
     export.add_argument("--status", choices=["confirmed", "pending"], default="confirmed")
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
     export.set_defaults(handler=_export)
@@ -106,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="say what would be deleted, delete nothing"
     )
     purge.set_defaults(handler=_purge)
+    cli_keys.register(commands)
     return parser
 
 
@@ -188,10 +201,23 @@ def _campaign_create(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, campaigns.CampaignFileError) as exc:
         print(f"petition: {args.file}: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_create(settings, spec, only_if_none=args.if_none))
+    reader = None
+    if args.reader_key is not None:
+        try:
+            reader = cli_keys.read_public(args.reader_key)
+        except (OSError, UnicodeError, sealing.SealError) as exc:
+            print(f"petition: {args.reader_key}: {exc}", file=sys.stderr)
+            return 1
+    return asyncio.run(_create(settings, spec, only_if_none=args.if_none, reader=reader))
 
 
-async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_none: bool) -> int:
+async def _create(
+    settings: Settings,
+    spec: campaigns.CampaignSpec,
+    *,
+    only_if_none: bool,
+    reader: bytes | None = None,
+) -> int:
     engine = create_engine(settings.resolved_database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
@@ -201,6 +227,8 @@ async def _create(settings: Settings, spec: campaigns.CampaignSpec, *, only_if_n
             try:
                 campaign = await campaigns.create(session, spec, now=utcnow(), tz=settings.timezone)
                 await privacy.current(session, campaign, settings, utcnow())
+                if reader is not None:
+                    await readers.add_campaign_key(session, campaign, reader, utcnow())
             except campaigns.SlugTaken:
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
@@ -237,6 +265,7 @@ async def _add_organiser(settings: Settings, email: str, args: argparse.Namespac
                 )
             if campaign is not None:
                 await organisers.grant(session, organiser, campaign, Role(args.role))
+                await readers.follow(session, campaign, now)
             token = None
             if organiser.password_hash is None:
                 # Another invitation's link, if any, keeps working: either one will do.
@@ -288,11 +317,26 @@ async def _export_to(settings: Settings, args: argparse.Namespace) -> int:
             if campaign is None:
                 print(f"petition: no campaign {args.slug!r}", file=sys.stderr)
                 return 1
-            count = await exports.record(session, campaign, None, args.format, filters, utcnow())
-        # For scripts: column names and stored codes, dates in the campaign's zone.
-        layout = exports.for_programs(settings.timezone)
-        rows = exports.rows(create_session_factory(read_engine), campaign, filters)
-        chunks = exports.stream(args.format, campaign, rows, layout)
+            fmt = args.format or ("sealed" if campaign.sealed else "csv")
+            count = await exports.record(session, campaign, None, fmt, filters, utcnow())
+        if campaign.sealed and fmt != "sealed":
+            print(
+                "petition: this campaign is sealed: this file has only what signers published"
+                " (--format sealed for a file its readers open)",
+                file=sys.stderr,
+            )
+        reads = create_session_factory(read_engine)
+        chunks = (
+            sealed_exports.stream(reads, campaign, filters, settings.timezone)
+            if fmt == "sealed"
+            # For scripts: column names and stored codes, dates in the campaign's zone.
+            else exports.stream(
+                fmt,
+                campaign,
+                exports.rows(reads, campaign, filters),
+                exports.for_programs(settings.timezone),
+            )
+        )
         with args.output.open("wb") if args.output else sys.stdout.buffer as out:
             async for chunk in chunks:
                 out.write(chunk)

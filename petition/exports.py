@@ -99,7 +99,7 @@ def file_name(campaign: Campaign, fmt: str, now: datetime) -> str:
     return f"{campaign.slug}-signatures-{now:%Y%m%d-%H%M%S}.{fmt}"
 
 
-def _query(campaign: Campaign, filters: ExportFilter) -> Select[Signature]:
+def query(campaign: Campaign, filters: ExportFilter) -> Select[Signature]:
     query = select(Signature).where(
         Signature.campaign_id == campaign.id, Signature.status == filters.status
     )
@@ -125,7 +125,7 @@ async def record(
 ) -> int:
     """Count the rows and write the audit entry; returns the count."""
     counted = await session.execute(
-        select(func.count()).select_from(_query(campaign, filters).subquery())
+        select(func.count()).select_from(query(campaign, filters).subquery())
     )
     rows = int(counted.scalar_one())
     details = {"format": fmt, **filters.describe()}
@@ -139,7 +139,7 @@ async def rows(
     """The matching signatures, read through a server-side cursor in slices."""
     async with sessions() as session, session.begin():
         result = await session.stream_scalars(
-            _query(campaign, filters).execution_options(yield_per=_SLICE)
+            query(campaign, filters).execution_options(yield_per=_SLICE)
         )
         async for signature in result:
             yield (
@@ -155,11 +155,18 @@ async def rows(
 def stream(
     fmt: str, campaign: Campaign, source: AsyncIterator[Row], layout: Layout
 ) -> AsyncIterator[bytes]:
+    return stream_named(fmt, campaign.slug, source, layout)
+
+
+def stream_named(
+    fmt: str, slug: str, source: AsyncIterator[Row], layout: Layout
+) -> AsyncIterator[bytes]:
+    """The file of a campaign named `slug` (an ODS sheet's name)."""
     if fmt == "csv":
         return _csv(source, layout)
     if fmt == "json":
         return _json(source, layout.tz)
-    return stream_ods(campaign.slug[:31], layout.header, _for_ods(source, layout))
+    return stream_ods(slug[:31], layout.header, _for_ods(source, layout))
 
 
 def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:

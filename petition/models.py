@@ -165,6 +165,14 @@ class Campaign(Base):
     privacy_contact: Mapped[str | None] = mapped_column(String(300))
     # When the retention purge erased its signers' personal data (counts and tallies stay).
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The data key new signatures are sealed to (petition.sealing): the newest `campaign_keys`
+    # row, repeated here so that signing reads it with the campaign. NULL: not sealed.
+    seal_key_id: Mapped[int | None] = mapped_column(Integer)
+    seal_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+
+    @property
+    def sealed(self) -> bool:
+        return self.seal_public_key is not None
 
     def has_opened(self, now: datetime) -> bool:
         return self.opens_at is None or now >= self.opens_at
@@ -218,6 +226,63 @@ class Signature(Base):
     affiliation_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     # The anti-abuse rule that caught it when it was made: it is quarantined at confirmation.
     quarantine_rule: Mapped[str | None] = mapped_column(String(32))
+    # What the signer typed and did not agree to publish, sealed to the campaign's data key
+    # `sealed_key_id` (petition.sealing): the clear columns above hold only what is published.
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sealed_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_keys.id", ondelete="SET NULL")
+    )
+
+
+class ReaderKey(Base):
+    """A reader's public key: the sealed fields of the campaigns they read are opened with its
+    secret half, which the server never has."""
+
+    __tablename__ = "reader_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Whose key: an organiser's (a reader of every campaign they own or edit), or one
+    # campaign's own, given when it was created from the command line (whoever holds the file).
+    organiser_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisers.id", ondelete="CASCADE"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Replaced by a newer key of the same organiser: kept for the grants made to it.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignKey(Base):
+    """A campaign's data key: signatures are sealed to its public half; its secret half exists
+    only sealed to each reader (`key_grants`)."""
+
+    __tablename__ = "campaign_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Replaced when the readers changed: it opens the signatures sealed before that.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class KeyGrant(Base):
+    """A data key's secret half, sealed to one reader's public key."""
+
+    __tablename__ = "key_grants"
+
+    campaign_key_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    reader_key_id: Mapped[int] = mapped_column(
+        ForeignKey("reader_keys.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SignatureToken(Base):

@@ -131,14 +131,17 @@ _SIGNATURE_FIELDS = (
     "publication",
     "locale",
     "consent_version",
+    "sealed",
+    "sealed_key_id",
 )
+_TYPES = {"campaign_id": "integer", "sealed": "bytea", "sealed_key_id": "integer"}
 # Each signing's values, one array per column, and their PostgreSQL types.
 _ARRAYS = {
     "n": "integer",
     "challenge_hash": "text",
     "challenge_expires_at": "timestamptz",
     "now": "timestamptz",
-    **{name: "integer" if name == "campaign_id" else "text" for name in _SIGNATURE_FIELDS},
+    **{name: _TYPES.get(name, "text") for name in _SIGNATURE_FIELDS},
     "confirm_hash": "text",
     "confirm_expires_at": "timestamptz",
     "withdraw_hash": "text",
@@ -175,11 +178,11 @@ sig AS (
     INSERT INTO signatures (
         campaign_id, status, email_hash, first_name, last_name, role, organisation,
         email_domain, publication, locale, consent_version, consented_at, created_at,
-        quarantine_rule, affiliation_verified
+        quarantine_rule, affiliation_verified, sealed, sealed_key_id
     )
     SELECT campaign_id, CAST(:pending AS text), email_hash, first_name, last_name, role,
         organisation, email_domain, publication, locale, consent_version, now, now,
-        NULL, false
+        NULL, false, sealed, sealed_key_id
     FROM fresh
     WHERE spent_now
     ORDER BY campaign_id, email_hash

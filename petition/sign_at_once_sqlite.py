@@ -98,6 +98,8 @@ def _signature_values(stored: Stored) -> Callable[[Row], tuple[Any, ...]]:
             now,
             None,  # quarantine_rule: under no rule
             False,  # affiliation_verified
+            r["sealed"],
+            r["sealed_key_id"],
         )
 
     return values
@@ -189,8 +191,8 @@ _SPEND = _statement(
 _SIGNATURES = _statement(
     "INSERT INTO signatures (campaign_id, status, email_hash, first_name, last_name, role, "
     "organisation, email_domain, publication, locale, consent_version, consented_at, "
-    "created_at, quarantine_rule, affiliation_verified)",
-    15,
+    "created_at, quarantine_rule, affiliation_verified, sealed, sealed_key_id)",
+    17,
     "ON CONFLICT (campaign_id, email_hash) DO NOTHING RETURNING id, campaign_id, email_hash",
 )
 # The day is over when it started a day or more before this mail: the stored text's date and

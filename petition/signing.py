@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from petition import affiliations, counts, db, mailcap, outbox, tokens
+from petition import affiliations, counts, db, mailcap, outbox, sealing, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -36,6 +36,7 @@ ERASED: dict[str, object] = {
     "last_name": None,
     "role": None,
     "organisation": None,
+    "sealed": None,
     "invalidation_reason": None,
     "quarantine_rule": None,
 }
@@ -202,15 +203,13 @@ def signature_row(
     consent: Consent,
     now: datetime,
 ) -> dict[str, object]:
-    """The columns of a new, pending signature."""
+    """The columns of a new, pending signature: on a sealed campaign, what is not published
+    is only in the sealed box."""
     return {
         "campaign_id": campaign.id,
         "status": SignatureStatus.PENDING,
         "email_hash": email_hash,
-        "first_name": form.first_name,
-        "last_name": form.last_name,
-        "role": form.role,
-        "organisation": form.organisation,
+        **_names(campaign, form),
         "email_domain": form.email.rpartition("@")[2],
         "publication": form.publication,
         "locale": locale,
@@ -219,6 +218,37 @@ def signature_row(
         "created_at": now,
         "quarantine_rule": consent.quarantine_rule,
         "affiliation_verified": False,
+    }
+
+
+def form_fields(form: SignatureForm) -> dict[str, str | None]:
+    return {
+        "first_name": form.first_name,
+        "last_name": form.last_name,
+        "role": form.role,
+        "organisation": form.organisation,
+    }
+
+
+def _names(campaign: Campaign, form: SignatureForm) -> dict[str, object]:
+    typed: dict[str, object] = {
+        "first_name": form.first_name,
+        "last_name": form.last_name,
+        "role": form.role,
+        "organisation": form.organisation,
+    }
+    if campaign.seal_public_key is None:
+        return typed | {"sealed": None, "sealed_key_id": None}
+    shown = form.publication
+    published = {
+        "first_name": typed["first_name"] if shown.shows_name else None,
+        "last_name": typed["last_name"] if shown.shows_name else None,
+        "role": typed["role"] if shown.shows_role else None,
+        "organisation": typed["organisation"] if shown.shows_organisation else None,
+    }
+    return published | {
+        "sealed": sealing.seal_fields(campaign.seal_public_key, form_fields(form)),
+        "sealed_key_id": campaign.seal_key_id,
     }
 
 

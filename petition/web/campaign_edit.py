@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import audit, campaigns, changes, organisers, privacy
+from petition import audit, campaigns, changes, organisers, privacy, readers
 from petition.campaign_form import parse_campaign
 from petition.campaigns import render_markdown
 from petition.i18n import _
@@ -48,6 +48,7 @@ async def create(
             return _form(request, services, None, data, errors)
         await privacy.current(session, campaign, services.settings, services.clock())
         await organisers.grant(session, organiser, campaign, Role.OWNER)
+        await readers.follow(session, campaign, services.clock())  # sealed if they have a key
         await audit.record(session, campaign, organiser, "create", {}, 0, services.clock())
     return Redirect(f"/dashboard/c/{campaign.slug}", status_code=303)
 

@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, mailcap, organisers, outbox
+from petition import audit, mailcap, organisers, outbox, readers
 from petition.forms import clean_email, clean_text
 from petition.models import Campaign, Organiser, Role
 from petition.web.access import OWNERS, SIGNED_IN, campaign_for
@@ -46,6 +46,7 @@ async def add_member(
         if member.password_hash is None:  # new, or invited elsewhere and not yet come
             await _invite(session, services, campaign, member, email, locale_of(request), organiser)
         await organisers.grant(session, member, campaign, role)
+        await readers.follow(session, campaign, services.clock())
         details = {"member": member.name, "role": role.value}
         await audit.record(
             session, campaign, organiser, "add organiser", details, 0, services.clock()
@@ -74,6 +75,7 @@ async def change_member(
             await organisers.change_role(session, campaign, member_id, role)
         except organisers.LastOwner:
             return Redirect(f"/dashboard/c/{slug}?problem=last-owner", status_code=303)
+        await readers.follow(session, campaign, services.clock())
         details = {"member_id": member_id, "role": wanted}
         await audit.record(
             session, campaign, organiser, "change organiser", details, 0, services.clock()
