@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from petition import exports, organisers, readers, sealed_exports, sealing
+from petition import db, exports, organisers, readers, sealed_exports, sealing
 from petition.db import create_engine, create_session_factory
 from petition.models import utcnow
 from petition.settings import Settings
@@ -104,6 +104,7 @@ async def _add_key(settings: Settings, email: str, public: bytes) -> int:
             except readers.KeyInUse:
                 print("petition: this public key is given already", file=sys.stderr)
                 return 1
+        await db.scrub(engine)  # clear copies of newly sealed signatures, out of the files too
         print(f"key {sealing.fingerprint(public)} added for {organiser.name}")
         return 0
     finally:

@@ -21,8 +21,10 @@ from petition.models import (
     CampaignKey,
     CampaignOrganiser,
     KeyGrant,
+    Publication,
     ReaderKey,
     Role,
+    Signature,
 )
 
 READING = (Role.OWNER, Role.EDITOR)
@@ -86,6 +88,7 @@ async def rotate(session: AsyncSession, campaign: Campaign, now: datetime) -> bo
     if not readers:
         return False
     public, grants = sealing.new_data_key([key.public_key for key in readers])
+    first = campaign.seal_key_id is None
     await session.execute(
         update(CampaignKey)
         .where(CampaignKey.campaign_id == campaign.id, CampaignKey.retired_at.is_(None))
@@ -107,8 +110,43 @@ async def rotate(session: AsyncSession, campaign: Campaign, now: datetime) -> bo
         .execution_options(synchronize_session=False)
     )
     campaign.seal_key_id, campaign.seal_public_key = data_key.id, public
+    if first:
+        await _seal_existing(session, campaign.id, data_key.id, public)
     changes.record(session, campaign.id)  # every process's snapshot takes the new key
     return True
+
+
+async def _seal_existing(
+    session: AsyncSession, campaign_id: int, key_id: int, public: bytes
+) -> int:
+    """A campaign sealed after it had signatures: each one's fields go in a box, and its clear
+    columns keep only what it publishes. The caller scrubs the database files afterwards (the
+    clear copies linger in free pages and the write-ahead log until then)."""
+    result = await session.execute(
+        select(
+            Signature.id,
+            Signature.publication,
+            *(getattr(Signature, field) for field in sealing.FIELDS),
+        ).where(
+            Signature.campaign_id == campaign_id,
+            Signature.sealed.is_(None),
+            or_(*(getattr(Signature, field).is_not(None) for field in sealing.FIELDS)),
+        )
+    )
+    changes_ = []
+    for signature_id, publication, *values in result.all():
+        typed = dict(zip(sealing.FIELDS, values, strict=True))
+        changes_.append(
+            {
+                "id": signature_id,
+                "sealed": sealing.seal_fields(public, typed),
+                "sealed_key_id": key_id,
+                **sealing.published(Publication(publication), typed),
+            }
+        )
+    if changes_:
+        await session.execute(update(Signature), changes_)
+    return len(changes_)
 
 
 async def reader_keys(session: AsyncSession, campaign_id: int) -> list[ReaderKey]:

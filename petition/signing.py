@@ -231,23 +231,12 @@ def form_fields(form: SignatureForm) -> dict[str, str | None]:
 
 
 def _names(campaign: Campaign, form: SignatureForm) -> dict[str, object]:
-    typed: dict[str, object] = {
-        "first_name": form.first_name,
-        "last_name": form.last_name,
-        "role": form.role,
-        "organisation": form.organisation,
-    }
+    typed = form_fields(form)
     if campaign.seal_public_key is None:
-        return typed | {"sealed": None, "sealed_key_id": None}
-    shown = form.publication
-    published = {
-        "first_name": typed["first_name"] if shown.shows_name else None,
-        "last_name": typed["last_name"] if shown.shows_name else None,
-        "role": typed["role"] if shown.shows_role else None,
-        "organisation": typed["organisation"] if shown.shows_organisation else None,
-    }
-    return published | {
-        "sealed": sealing.seal_fields(campaign.seal_public_key, form_fields(form)),
+        return {**typed, "sealed": None, "sealed_key_id": None}
+    return {
+        **sealing.published(form.publication, typed),
+        "sealed": sealing.seal_fields(campaign.seal_public_key, typed),
         "sealed_key_id": campaign.seal_key_id,
     }
 

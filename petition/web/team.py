@@ -46,11 +46,13 @@ async def add_member(
         if member.password_hash is None:  # new, or invited elsewhere and not yet come
             await _invite(session, services, campaign, member, email, locale_of(request), organiser)
         await organisers.grant(session, member, campaign, role)
-        await readers.follow(session, campaign, services.clock())
+        rotated = await readers.follow(session, campaign, services.clock())
         details = {"member": member.name, "role": role.value}
         await audit.record(
             session, campaign, organiser, "add organiser", details, 0, services.clock()
         )
+    if rotated:
+        await services.scrub()  # a campaign sealed now: its clear copies out of the files too
     services.sender.wake()
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 
@@ -75,11 +77,13 @@ async def change_member(
             await organisers.change_role(session, campaign, member_id, role)
         except organisers.LastOwner:
             return Redirect(f"/dashboard/c/{slug}?problem=last-owner", status_code=303)
-        await readers.follow(session, campaign, services.clock())
+        rotated = await readers.follow(session, campaign, services.clock())
         details = {"member_id": member_id, "role": wanted}
         await audit.record(
             session, campaign, organiser, "change organiser", details, 0, services.clock()
         )
+    if rotated:
+        await services.scrub()
     return Redirect(f"/dashboard/c/{slug}", status_code=303)
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from petition import organisers, readers, sealed_exports
+from petition import db, organisers, readers, sealed_exports
 from petition.cli import main
 from petition.cli_keys import read_public, write_key_pair
 from petition.db import SessionFactory
@@ -234,3 +235,33 @@ def test_keys_create_writes_a_secret_key_only_its_owner_reads(tmp_path: Path) ->
     assert (tmp_path / "moi.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "moi.pub").read_text().startswith("petition-public-key-1:")
     assert main(["keys", "create", str(tmp_path / "moi")]) == 1  # never overwritten
+
+
+async def test_a_campaign_sealed_after_its_first_signatures_seals_them_and_erases_the_clear(
+    server: LiveServer,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: FakeClock,
+    reader: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    campaign = await make_campaign(sessions, clock)
+    await _sign_all(server, smtp, list(SIGNERS.values()))
+    async with sessions() as session:
+        clear = (await session.scalars(select(Signature.last_name))).all()
+    assert sorted(clear) == sorted(s["last_name"] for s in SIGNERS.values())  # before: clear
+    async with sessions() as session, session.begin():
+        await readers.add_campaign_key(session, campaign, read_public(reader[0]), clock())
+    await db.scrub(engine)
+    for word in HIDDEN:
+        await until_no_row_mentions(sessions, word)
+    raw = _database_bytes(settings)
+    assert [word for word in HIDDEN if word.encode() in raw] == []
+
+    export = await _export(sessions, campaign, tmp_path / "export.json")
+    assert await _open(export, reader[1], tmp_path / "opened.json") == 0
+    rows = json.loads((tmp_path / "opened.json").read_text())
+    assert sorted(r["last_name"] for r in rows) == sorted(s["last_name"] for s in SIGNERS.values())
+    assert {r["role"] for r in rows} == {s["role"] for s in SIGNERS.values()}
