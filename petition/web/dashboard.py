@@ -14,7 +14,18 @@ from litestar.response import Redirect, Stream
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, counts, exports, i18n, moderation, organisers, stats
+from petition import (
+    audit,
+    counts,
+    exports,
+    i18n,
+    moderation,
+    organisers,
+    readers,
+    sealed_exports,
+    sealing,
+    stats,
+)
 from petition.forms import clean_text, search_text
 from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
@@ -49,7 +60,13 @@ async def campaign_page(
         entries = await audit.latest(session, campaign) if role is Role.OWNER else []
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
         watch = await _watch(session, campaign, services.settings.timezone, services.clock())
+        reading = await readers.reader_keys(session, campaign.id)
+    names = {member.id: member.name for member, _role in members}
     context = {
+        "readers": [
+            (names.get(key.organiser_id or 0), sealing.fingerprint(key.public_key))
+            for key in reading
+        ],
         **watch,
         "organiser": organiser,
         "campaign": campaign,
@@ -81,9 +98,18 @@ async def export(
         campaign = await campaign_with_names(
             session, organiser, slug, require_2fa=services.settings.exports_require_2fa
         )
-        if fmt not in exports.FORMATS or filters is None:
+        if fmt not in (*exports.FORMATS, "sealed") or filters is None:
+            raise ValidationException
+        if fmt == "sealed" and not campaign.sealed:
             raise ValidationException
         await exports.record(session, campaign, organiser, fmt, filters, now)
+    if fmt == "sealed":
+        name = exports.file_name(campaign, "sealed.json", now)
+        return Stream(
+            sealed_exports.stream(services.readers, campaign, filters, services.settings.timezone),
+            media_type="application/json",
+            headers={"Content-Disposition": disposition(name)},
+        )
     locale = locale_of(request)
     # Translated now: the file streams after this handler returns, outside the page's catalog.
     with i18n.using(services.catalogs, locale):
