@@ -103,6 +103,24 @@ def clean_text(raw: str, limit: int, *, required: bool) -> tuple[str, str | None
     return value, None
 
 
+RETYPE = _(
+    "Your name is kept sealed: we cannot read it to publish it. Type below what you want published."
+)
+# The limits of the signing form's fields, as the signature columns hold them.
+FIELD_LIMITS = {"first_name": 100, "last_name": 100, "role": 200, "organisation": 200}
+
+
+def retyped(data: Mapping[str, object]) -> dict[str, str]:
+    """What a signer of a sealed campaign typed again to publish it; what is not valid is
+    left out (as if not typed)."""
+    found = {}
+    for field, limit in FIELD_LIMITS.items():
+        value, problem = clean_text(str(data.get(field, "") or ""), limit, required=False)
+        if value and problem is None:
+            found[field] = value
+    return found
+
+
 def clean_title(raw: str, limit: int) -> tuple[str, str | None]:
     """A title that also goes into mail subjects: clean text, and no encoded-word syntax
     (`=?utf-8?q?…?=`), which mail software would decode, line breaks included."""

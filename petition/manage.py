@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import mailcap, outbox, privacy, tokens
+from petition import mailcap, outbox, privacy, readers, tokens
 from petition.mail import Attachment
 from petition.models import (
     Campaign,
@@ -24,6 +24,7 @@ from petition.models import (
     Signature,
     SignatureStatus,
 )
+from petition.sealing import FIELDS
 from petition.signing import SigningContext
 
 MAIL = "manage"
@@ -115,7 +116,11 @@ async def one(session: AsyncSession, email_hash: str, signature_id: int) -> Sign
     return None
 
 
-def document(signed: list[Signed], notices: dict[tuple[int, str], PrivacyNotice]) -> bytes:
+def document(
+    signed: list[Signed],
+    notices: dict[tuple[int, str], PrivacyNotice],
+    sealed_for: dict[int, list[str]] | None = None,
+) -> bytes:
     """Everything stored about the address, as JSON (the answer to an access request)."""
     entries = []
     for item in signed:
@@ -123,6 +128,7 @@ def document(signed: list[Signed], notices: dict[tuple[int, str], PrivacyNotice]
         notice = notices.get((c.id, s.consent_version))
         entries.append(
             {
+                **_sealed(s, sealed_for or {}),
                 "campaign": {"slug": c.slug, "title": c.title},
                 "status": s.status.value,
                 "first_name": s.first_name,
@@ -147,6 +153,20 @@ def document(signed: list[Signed], notices: dict[tuple[int, str], PrivacyNotice]
     return json.dumps(body, ensure_ascii=False, indent=2).encode()
 
 
+def _sealed(signature: Signature, sealed_for: dict[int, list[str]]) -> dict[str, object]:
+    if signature.sealed is None:
+        return {}
+    hidden = [field for field in FIELDS if getattr(signature, field) is None]
+    return {
+        "sealed": {
+            "fields": hidden,
+            "note": "kept only in a box sealed to the campaign's readers: this server cannot"
+            " read it",
+            "readers": sealed_for.get(signature.sealed_key_id or 0, []),
+        }
+    }
+
+
 async def mail_data(
     session: AsyncSession,
     email_hash: str,
@@ -161,13 +181,17 @@ async def mail_data(
         return False
     found = await signatures(session, email_hash)
     notices = await _notices(session, found)
+    keys = {item.signature.sealed_key_id for item in found if item.signature.sealed_key_id}
+    sealed_for = await readers.readers_of(session, keys)
     await outbox.enqueue(
         session,
         template=DATA_MAIL,
         to=address,
         mail=ctx.render_mail(DATA_MAIL, locale, {"count": len(found)}),
         now=ctx.now,
-        attachment=Attachment("my-signatures.json", document(found, notices), "application/json"),
+        attachment=Attachment(
+            "my-signatures.json", document(found, notices, sealed_for), "application/json"
+        ),
     )
     return True
 

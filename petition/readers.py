@@ -21,6 +21,7 @@ from petition.models import (
     CampaignKey,
     CampaignOrganiser,
     KeyGrant,
+    Organiser,
     Publication,
     ReaderKey,
     Role,
@@ -175,6 +176,24 @@ async def grants(session: AsyncSession, campaign_id: int) -> list[Grant]:
         .order_by(KeyGrant.campaign_key_id, ReaderKey.id)
     )
     return [Grant(*row) for row in result.all()]
+
+
+async def readers_of(session: AsyncSession, key_ids: set[int]) -> dict[int, list[str]]:
+    """Who can open what is sealed to each data key: organisers by name, other keys by their
+    fingerprint (for a signer's copy of their data)."""
+    if not key_ids:
+        return {}
+    result = await session.execute(
+        select(KeyGrant.campaign_key_id, Organiser.name, ReaderKey.public_key)
+        .join(ReaderKey, ReaderKey.id == KeyGrant.reader_key_id)
+        .outerjoin(Organiser, Organiser.id == ReaderKey.organiser_id)
+        .where(KeyGrant.campaign_key_id.in_(key_ids))
+        .order_by(KeyGrant.campaign_key_id, ReaderKey.id)
+    )
+    found: dict[int, list[str]] = {}
+    for key_id, name, public in result.all():
+        found.setdefault(key_id, []).append(name or f"key {sealing.fingerprint(public)}")
+    return found
 
 
 async def _new_key(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -423,32 +423,60 @@ USE_LINK = (
 )
 
 
+class MustRetype(ValueError):
+    """A sealed signature's signer chose to publish more: the server cannot read the sealed
+    copy, so they type again what they now want shown."""
+
+
 async def change_publication(
-    session: AsyncSession, token: str, choice: Publication, now: datetime
+    session: AsyncSession,
+    token: str,
+    choice: Publication,
+    now: datetime,
+    retyped: Mapping[str, str] | None = None,
 ) -> LinkTarget:
     """What of the signer may be published, changed through their own link (kept usable)."""
     target = await resolve(session, token, TokenPurpose.WITHDRAW, now)
-    if not await set_publication(session, target.signature, choice, now):
+    if not await set_publication(session, target.signature, choice, now, retyped):
         raise UsedLink
     return target
 
 
 async def set_publication(
-    session: AsyncSession, signature: Signature, choice: Publication, now: datetime
+    session: AsyncSession,
+    signature: Signature,
+    choice: Publication,
+    now: datetime,
+    retyped: Mapping[str, str] | None = None,
 ) -> bool:
     """Change a signer's publication choice; False for a withdrawn signature.
 
-    The choice is part of the consent: its time is the time of the consent record.
+    The choice is part of the consent: its time is the time of the consent record. On a
+    sealed signature, the clear columns follow it: what is no longer published is erased
+    (the sealed copy keeps it for the readers), and what is newly published comes from
+    `retyped`, or MustRetype is raised.
     """
     if signature.status is SignatureStatus.WITHDRAWN:
         return False
-    await session.execute(
-        update(Signature)
-        .where(Signature.id == signature.id)
-        .values(publication=choice, consented_at=now)
-    )
-    signature.publication = choice
+    values: dict[str, object] = {"publication": choice, "consented_at": now}
+    if signature.sealed is not None:
+        values |= _clear_after(signature, choice, retyped or {})
+    await session.execute(update(Signature).where(Signature.id == signature.id).values(values))
+    for column, value in values.items():
+        setattr(signature, column, value)
     return True
+
+
+def _clear_after(
+    signature: Signature, choice: Publication, retyped: Mapping[str, str]
+) -> dict[str, str | None]:
+    kept = {
+        field: getattr(signature, field) or retyped.get(field) or None for field in sealing.FIELDS
+    }
+    shown = sealing.published(choice, kept)
+    if choice.shows_name and not (shown["first_name"] and shown["last_name"]):
+        raise MustRetype
+    return shown
 
 
 async def withdraw(session: AsyncSession, token: str, now: datetime) -> LinkTarget:

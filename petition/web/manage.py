@@ -77,7 +77,13 @@ async def change_publication(
         email_hash = await manage.resolve(session, token, services.clock())
         found = await manage.one(session, email_hash, ident)
         if found is not None and choice is not None:
-            await signing.set_publication(session, found.signature, choice, services.clock())
+            retyped = forms.retyped(form)
+            try:
+                await signing.set_publication(
+                    session, found.signature, choice, services.clock(), retyped
+                )
+            except signing.MustRetype:
+                return Redirect(f"/manage/{token}?done=retype", status_code=303)
     return Redirect(f"/manage/{token}?done=saved", status_code=303)
 
 
@@ -131,6 +137,7 @@ def _valid(services: Services) -> timedelta:
 # Message ids used by the page for the result of an action (translated where rendered).
 DONE = {
     "saved": _("Your choice is saved."),
+    "retype": forms.RETYPE,
     "withdrawn": _("The signature is withdrawn and its data erased."),
     "data": _(
         "If this is the address our link was sent to, a copy of your data is on its way there."

@@ -158,7 +158,15 @@ async def change_publication(
             target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, now)
         problem = {"publication": _("Please choose one of the options offered.")}
         return _manage_page(request, services, target, token, problem)
-    await services.write(lambda session: signing.change_publication(session, token, choice, now))
+    retyped = forms.retyped(data)
+    try:
+        await services.write(
+            lambda session: signing.change_publication(session, token, choice, now, retyped)
+        )
+    except signing.MustRetype:
+        async with services.reading() as session:
+            target = await signing.resolve(session, token, TokenPurpose.WITHDRAW, now)
+        return _manage_page(request, services, target, token, {"publication": forms.RETYPE})
     return Redirect(f"/withdraw/{token}?saved=1", status_code=303)
 
 
@@ -199,6 +207,7 @@ def _manage_page(
         "campaign": target.campaign,
         "token": token,
         "publication": target.signature.publication.value,
+        "sealed": target.signature.sealed is not None,
         "saved": request.query_params.get("saved") == "1",
         "errors": errors,
     }

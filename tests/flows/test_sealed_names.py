@@ -310,3 +310,30 @@ async def test_the_dashboard_shows_sealed_rows_as_such_and_exports_a_file_its_re
     assert await _open(export, secret, tmp_path / "opened.json") == 0
     names = {r["last_name"] for r in json.loads((tmp_path / "opened.json").read_text())}
     assert names == {"Zybertowicz", "Hurluberlu"}
+
+
+@pytest.mark.usefixtures("sealed")
+async def test_a_sealed_signer_publishes_less_at_once_and_more_by_typing_it_again(
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory
+) -> None:
+    await _sign_all(server, smtp, [SIGNERS["name"]])
+    [mail] = smtp.messages
+    withdraw_path = link(mail, "withdraw")
+    async with server.client() as browser:
+        page = await browser.get(withdraw_path)
+        token = csrf_of(page)
+        less = await browser.post(
+            f"{withdraw_path}/publication", data={"_csrf_token": token, "publication": "none"}
+        )
+        assert less.status_code == 303
+        await until_no_row_mentions(sessions, "Quenouille")  # erased from the clear columns
+
+        more = {"_csrf_token": token, "publication": "name"}
+        refused = await browser.post(f"{withdraw_path}/publication", data=more)
+        assert refused.status_code == 422
+        assert "Tapez ci-dessous" in refused.text
+        again = {**more, "first_name": "Bertille", "last_name": "Quenouille"}
+        assert (await browser.post(f"{withdraw_path}/publication", data=again)).status_code == 303
+        await asyncio.sleep(1.1)  # the list of signatories is cached for a second
+        listing = (await browser.get(f"/c/{SLUG}/signatories")).text
+    assert "Quenouille" in listing
