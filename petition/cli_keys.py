@@ -38,6 +38,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("email")
     add.add_argument("public_key", type=Path, metavar="FILE.pub")
     add.set_defaults(handler=_add)
+    keys.add_parser(
+        "check", help="say which sealed campaigns have no current reader (exit 1 if any)"
+    ).set_defaults(handler=_check)
     opening = commands.add_parser(
         "export-open", help="open a sealed export with your secret key (on your own machine)"
     )
@@ -109,6 +112,33 @@ async def _add_key(settings: Settings, email: str, public: bytes) -> int:
         return 0
     finally:
         await engine.dispose()
+
+
+def _check(settings: Settings, _args: argparse.Namespace) -> int:
+    return asyncio.run(_check_all(settings))
+
+
+async def _check_all(settings: Settings) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            found = await readers.health(session)
+    finally:
+        await engine.dispose()
+    for item in found:
+        if not item.sealed:
+            print(f"{item.slug}\tnot sealed: names kept in clear (petition keys add)")
+        elif item.readers == 0:
+            print(f"{item.slug}\tAT RISK: sealed, and no current reader key")
+        elif item.orphaned:
+            keys = ", ".join(str(k) for k in item.orphaned)
+            print(
+                f"{item.slug}\tAT RISK: {item.readers} reader(s); signatures sealed under data"
+                f" key(s) {keys} open only with retired keys"
+            )
+        else:
+            print(f"{item.slug}\tsealed, {item.readers} current reader(s)")
+    return 1 if any(item.at_risk for item in found) else 0
 
 
 def _open(_settings: Settings, args: argparse.Namespace) -> int:

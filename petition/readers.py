@@ -178,6 +178,43 @@ async def grants(session: AsyncSession, campaign_id: int) -> list[Grant]:
     return [Grant(*row) for row in result.all()]
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What `petition keys check` says of one campaign."""
+
+    slug: str
+    sealed: bool
+    readers: int  # current reader keys
+    orphaned: tuple[int, ...]  # data keys granted to no current reader key
+
+    @property
+    def at_risk(self) -> bool:
+        return self.sealed and (self.readers == 0 or bool(self.orphaned))
+
+
+async def health(session: AsyncSession) -> list[Health]:
+    """Each campaign: sealed or not, how many current readers, and which of its data keys only
+    retired keys can open (lost with them, if nobody kept those)."""
+    current = select(ReaderKey.id).where(ReaderKey.retired_at.is_(None))
+    opened = (
+        select(KeyGrant.campaign_key_id)
+        .where(KeyGrant.reader_key_id.in_(current))
+        .scalar_subquery()
+    )
+    orphans = await session.execute(
+        select(CampaignKey.campaign_id, CampaignKey.id).where(CampaignKey.id.not_in(opened))
+    )
+    by_campaign: dict[int, list[int]] = {}
+    for campaign_id, key_id in orphans.all():
+        by_campaign.setdefault(campaign_id, []).append(key_id)
+    found = []
+    for campaign in (await session.scalars(select(Campaign).order_by(Campaign.slug))).all():
+        count = len(await reader_keys(session, campaign.id))
+        keys = tuple(by_campaign.get(campaign.id, ()))
+        found.append(Health(campaign.slug, campaign.sealed, count, keys))
+    return found
+
+
 async def readers_of(session: AsyncSession, key_ids: set[int]) -> dict[int, list[str]]:
     """Who can open what is sealed to each data key: organisers by name, other keys by their
     fingerprint (for a signer's copy of their data)."""

@@ -194,3 +194,33 @@ async def test_serve_sends_no_server_banner(operator_env: Path, server: str) -> 
         answer = await client.get("/healthz")
     assert answer.status_code == 200
     assert "server" not in answer.headers
+
+
+def test_keys_check_says_which_campaigns_only_retired_keys_can_open(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = ROOT / "ops" / "demo-campaign.md"
+    slug = "mission-controle-donnees-de-sante"
+    assert main(["campaign", "create", str(demo)]) == 0
+    assert main(["keys", "check"]) == 0
+    assert f"{slug}\tnot sealed" in capsys.readouterr().out
+
+    letter = operator_env / "letter.md"
+    letter.write_text(CAMPAIGN, encoding="utf-8")
+    assert main(["keys", "create", str(operator_env / "operator")]) == 0
+    reader = ["--reader-key", str(operator_env / "operator.pub")]
+    assert main(["campaign", "create", str(letter), *reader]) == 0
+    assert main(["keys", "check"]) == 0
+    assert "lettre-directeurs\tsealed, 1 current reader(s)" in capsys.readouterr().out
+
+    nina = "nina@collectif-sante.org"
+    assert main(["organiser", "add", nina, "--name", "Nina", "--campaign", slug]) == 0
+    for name in ("first", "second"):  # Nina replaces her key: the first one retires
+        assert main(["keys", "create", str(operator_env / name)]) == 0
+        assert main(["keys", "add", nina, str(operator_env / f"{name}.pub")]) == 0
+    capsys.readouterr()
+    assert main(["keys", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{slug}\tAT RISK: 1 reader(s); signatures sealed under data key(s)" in out
+    assert "lettre-directeurs\tsealed, 1 current reader(s)" in out
+    assert main(["keys", "add", nina, str(operator_env / "second.pub")]) == 1  # given already
