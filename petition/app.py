@@ -60,6 +60,7 @@ from petition.web import (
     organiser,
     public,
     quarantine,
+    reader_key,
     signatories,
     team,
 )
@@ -281,6 +282,8 @@ def _organisers() -> list[Any]:
         organiser.request_reset,
         organiser.two_factor_page,
         organiser.enable_two_factor,
+        reader_key.key_page,
+        reader_key.give_key,
         campaign_edit.new_page,
         campaign_edit.create,
         campaign_edit.edit_page,

@@ -337,3 +337,34 @@ async def test_a_sealed_signer_publishes_less_at_once_and_more_by_typing_it_agai
         await asyncio.sleep(1.1)  # the list of signatories is cached for a second
         listing = (await browser.get(f"/c/{SLUG}/signatories")).text
     assert "Quenouille" in listing
+
+
+async def test_an_organiser_gives_their_public_key_in_the_dashboard_and_their_campaign_is_sealed(
+    server: LiveServer,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    password_hash: str,
+    tmp_path: Path,
+) -> None:
+    campaign = await make_campaign(sessions, clock)
+    await organiser_with_role(
+        sessions, settings.load_secret_key(), campaign, Role.EDITOR, email="eve@collectif.org",
+        name="Eve", password_hash=password_hash, now=clock(),
+    )  # fmt: skip
+    public, _secret = write_key_pair(tmp_path / "eve", None)
+    async with server.client() as browser:
+        assert (await login(browser, "eve@collectif.org", PASSWORD)).status_code == 303
+        page = await browser.get("/organiser/key")
+        assert "Vous n’avez pas encore de clé." in page.text
+        form = {"_csrf_token": csrf_of(page), "public_key": "petition-secret-key-1:AAAA"}
+        refused = await browser.post("/organiser/key", data=form)
+        assert refused.status_code == 422 and "collez toute la ligne" in refused.text
+        form["public_key"] = public.read_text()
+        assert (await browser.post("/organiser/key", data=form)).status_code == 303
+        saved = (await browser.get("/organiser/key")).text
+        assert sealing.fingerprint(read_public(public)) in saved
+    async with sessions() as session:
+        fresh = await session.get(Campaign, campaign.id)
+    assert fresh is not None and fresh.sealed
