@@ -64,6 +64,7 @@ from petition.web import (
     signatories,
     team,
 )
+from petition.web import four_eyes as four_eyes_pages
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
 from petition.web.caching import LastEncoded
@@ -291,6 +292,8 @@ def _organisers() -> list[Any]:
         dashboard.home,
         dashboard.campaign_page,
         dashboard.export,
+        four_eyes_pages.decide,
+        four_eyes_pages.fetch,
         dashboard.signatures,
         dashboard.act_on_signatures,
         dashboard.rule_preview,

@@ -122,6 +122,7 @@ async def record(
     fmt: str,
     filters: ExportFilter,
     now: datetime,
+    approved_by: str | None = None,
 ) -> int:
     """Count the rows and write the audit entry; returns the count."""
     counted = await session.execute(
@@ -129,6 +130,8 @@ async def record(
     )
     rows = int(counted.scalar_one())
     details = {"format": fmt, **filters.describe()}
+    if approved_by is not None:
+        details["approved_by"] = approved_by
     await audit.record(session, campaign, organiser, "export", details, rows, now)
     return rows
 

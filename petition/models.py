@@ -285,6 +285,27 @@ class KeyGrant(Base):
     sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ExportRequest(Base):
+    """A sealed export asked for by one organiser, for a second owner to approve (four eyes)."""
+
+    __tablename__ = "export_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    requested_by: Mapped[int | None] = mapped_column(
+        ForeignKey("organisers.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16))  # pending, approved, refused, downloaded
+    filters: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An approval is good for a while only: the file is fetched soon, or asked for again.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class SignatureToken(Base):
     """A link sent by mail. Only the SHA-256 of the random token is stored."""
 

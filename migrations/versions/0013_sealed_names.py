@@ -87,6 +87,40 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_key_grants_reader_key_id"), "key_grants", ["reader_key_id"], unique=False
     )
+    op.create_table(
+        "export_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("requested_by", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("filters", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_by", sa.Integer(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_export_requests_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"],
+            ["organisers.id"],
+            name=op.f("fk_export_requests_requested_by_organisers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"],
+            ["organisers.id"],
+            name=op.f("fk_export_requests_decided_by_organisers"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_export_requests")),
+    )
+    op.create_index(
+        op.f("ix_export_requests_campaign_id"), "export_requests", ["campaign_id"], unique=False
+    )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.add_column(sa.Column("seal_key_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("seal_public_key", sa.LargeBinary(length=32), nullable=True))
@@ -113,6 +147,8 @@ def downgrade() -> None:
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_column("seal_public_key")
         batch_op.drop_column("seal_key_id")
+    op.drop_index(op.f("ix_export_requests_campaign_id"), table_name="export_requests")
+    op.drop_table("export_requests")
     op.drop_index(op.f("ix_key_grants_reader_key_id"), table_name="key_grants")
     op.drop_table("key_grants")
     op.drop_index(op.f("ix_campaign_keys_campaign_id"), table_name="campaign_keys")

@@ -18,6 +18,7 @@ from petition import (
     audit,
     counts,
     exports,
+    four_eyes,
     i18n,
     moderation,
     organisers,
@@ -61,8 +62,13 @@ async def campaign_page(
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
         watch = await _watch(session, campaign, services.settings.timezone, services.clock())
         reading = await readers.reader_keys(session, campaign.id)
+        asked = await four_eyes.listed(session, campaign, services.clock())
+        alone = not await four_eyes.required(session, campaign)
     names = {member.id: member.name for member, _role in members}
     context = {
+        "asked": asked,
+        "alone": alone,
+        "just_asked": request.query_params.get("asked") == "1",
         "readers": [
             (names.get(key.organiser_id or 0), sealing.fingerprint(key.public_key))
             for key in reading
@@ -102,6 +108,9 @@ async def export(
             raise ValidationException
         if fmt == "sealed" and not campaign.sealed:
             raise ValidationException
+        if fmt == "sealed" and await four_eyes.required(session, campaign):
+            await four_eyes.ask(session, campaign, organiser, filters, now)
+            return Redirect(f"/dashboard/c/{slug}?asked=1#exports-title", status_code=303)
         await exports.record(session, campaign, organiser, fmt, filters, now)
     if fmt == "sealed":
         name = exports.file_name(campaign, "sealed.json", now)

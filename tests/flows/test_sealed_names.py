@@ -21,7 +21,7 @@ from petition.cli import main
 from petition.cli_keys import read_public, write_key_pair
 from petition.db import SessionFactory
 from petition.exports import ExportFilter
-from petition.models import Campaign, Role, Signature
+from petition.models import AuditEntry, Campaign, ExportRequest, Role, Signature
 from petition.settings import Settings
 from tests.support.accounts import PASSWORD, login
 from tests.support.clock import FakeClock
@@ -368,3 +368,75 @@ async def test_an_organiser_gives_their_public_key_in_the_dashboard_and_their_ca
     async with sessions() as session:
         fresh = await session.get(Campaign, campaign.id)
     assert fresh is not None and fresh.sealed
+
+
+async def test_a_sealed_export_needs_a_second_owner_and_the_audit_log_names_both(
+    server: LiveServer,
+    smtp: SmtpSink,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    password_hash: str,
+    tmp_path: Path,
+) -> None:
+    campaign = await make_campaign(sessions, clock)
+    totp = pyotp.random_base32()
+    people = {}
+    for email, name in (("claire@collectif.org", "Claire"), ("omar@collectif.org", "Omar")):
+        people[name] = await organiser_with_role(
+            sessions, settings.load_secret_key(), campaign, Role.OWNER, email=email, name=name,
+            password_hash=password_hash, now=clock(), totp_secret=totp,
+        )  # fmt: skip
+    public, secret = write_key_pair(tmp_path / "claire", None)
+    async with sessions() as session, session.begin():
+        await readers.add_organiser_key(session, people["Claire"].id, read_public(public), clock())
+    await _sign_all(server, smtp, [SIGNERS["none"]])
+    code = pyotp.TOTP(totp).at(clock())
+    base = f"/dashboard/c/{SLUG}/exports"
+
+    async with server.client() as claire, server.client() as omar:
+        assert (await login(claire, "claire@collectif.org", PASSWORD, code)).status_code == 303
+        assert (await login(omar, "omar@collectif.org", PASSWORD, code)).status_code == 303
+        token = csrf_of(await claire.get(f"/dashboard/c/{SLUG}"))
+        asked = await claire.post(
+            f"/dashboard/c/{SLUG}/export", data={"_csrf_token": token, "format": "sealed"}
+        )
+        assert asked.status_code == 303 and "Zybertowicz" not in asked.text
+        [request_id] = await _requests(sessions)
+        own = await claire.post(f"{base}/{request_id}/approve", data={"_csrf_token": token})
+        assert own.status_code == 403  # not by the one who asked
+        early = await claire.post(f"{base}/{request_id}", data={"_csrf_token": token})
+        assert early.status_code == 403  # not before the approval
+        page = await omar.get(f"/dashboard/c/{SLUG}")
+        assert "Demandé par Claire" in page.text
+        approve = {"_csrf_token": csrf_of(page)}
+        assert (await omar.post(f"{base}/{request_id}/approve", data=approve)).status_code == 303
+        fetched = await claire.post(f"{base}/{request_id}", data={"_csrf_token": token})
+        assert fetched.status_code == 200
+        again = await claire.post(f"{base}/{request_id}", data={"_csrf_token": token})
+        assert again.status_code == 403  # once
+
+    export = tmp_path / "approved.json"
+    export.write_bytes(fetched.content)
+    assert await _open(export, secret, tmp_path / "opened.json") == 0
+    assert json.loads((tmp_path / "opened.json").read_text())[0]["last_name"] == "Zybertowicz"
+    async with sessions() as session:
+        entries = (
+            await session.execute(
+                select(AuditEntry.actor, AuditEntry.action, AuditEntry.details)
+                .where(AuditEntry.action.like("export%"))
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(actor, action) for actor, action, _ in entries] == [
+        ("Claire", "export request"),
+        ("Omar", "export approval"),
+        ("Claire", "export"),
+    ]
+    assert entries[1][2]["requested_by"] == "Claire"
+    assert entries[2][2]["approved_by"] == "Omar"
+
+
+async def _requests(sessions: SessionFactory) -> list[int]:
+    async with sessions() as session:
+        return list((await session.scalars(select(ExportRequest.id))).all())
