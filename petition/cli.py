@@ -219,22 +219,37 @@ async def _create(
     reader: bytes | None = None,
 ) -> int:
     engine = create_engine(settings.resolved_database_url)
+    made: Path | None = None
     try:
         async with create_session_factory(engine)() as session, session.begin():
             if only_if_none and await campaigns.any_exists(session):
                 print("a campaign exists already; nothing created")
                 return 0
+            if await campaigns.get_by_slug(session, spec.slug) is not None:
+                print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
+                return 1
+            if reader is None:  # sealed by default: a key pair, its secret half in a file
+                try:
+                    made, reader = cli_keys.campaign_key_file(settings.var_dir, spec.slug)
+                except FileExistsError as exc:
+                    print(f"petition: {exc.filename} exists already (another campaign's key?):"
+                          " move it away, or give --reader-key", file=sys.stderr)  # fmt: skip
+                    return 1
             try:
                 campaign = await campaigns.create(session, spec, now=utcnow(), tz=settings.timezone)
                 await privacy.current(session, campaign, settings, utcnow())
-                if reader is not None:
-                    await readers.add_campaign_key(session, campaign, reader, utcnow())
+                await readers.add_campaign_key(session, campaign, reader, utcnow())
             except campaigns.SlugTaken:
                 print(f"petition: a campaign named {spec.slug!r} exists already", file=sys.stderr)
                 return 1
         print(Links(settings.public_url).campaign(campaign.slug))
+        if made is not None:
+            cli_keys.tell_where(made)
+        made = None  # committed: the file is the campaign's key now
         return 0
     finally:
+        if made is not None:
+            made.unlink(missing_ok=True)  # nothing was created: no key for it either
         await engine.dispose()
 
 

@@ -67,6 +67,26 @@ def write_key_pair(name: Path, passphrase: str | None) -> tuple[Path, Path]:
     return public_path, secret_path
 
 
+def campaign_key_file(var_dir: Path, slug: str) -> tuple[Path, bytes]:
+    """A new key pair for a campaign created without a reader key: the secret half in
+    `<var_dir>/keys/<slug>.key` (mode 0600, never overwritten), the public half returned."""
+    folder = var_dir / "keys"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    public_path, secret_path = write_key_pair(folder / slug, None)
+    public_path.unlink()  # the server keeps it in its database
+    return secret_path, sealing.public_of(sealing.decode_secret(secret_path.read_text()))
+
+
+def tell_where(secret_path: Path) -> None:
+    print(
+        f"petition: what signers do not publish is sealed to a new key. Its secret half is in"
+        f" {secret_path}: move it off this server and keep a copy somewhere safe. It alone opens"
+        f" the campaign's names (petition export open FILE --key KEYFILE); without it they are"
+        f" lost, not the count.",
+        file=sys.stderr,
+    )
+
+
 def read_public(path: Path) -> bytes:
     return sealing.decode_public(path.read_text(encoding="ascii"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -13,10 +14,15 @@ import httpx
 import pytest
 
 from petition.cli import main
+from petition.db import create_engine, create_session_factory
+from petition.settings import Settings
+from tests.support.clock import FakeClock
+from tests.support.journey import make_campaign
 from tests.support.process import petition_serve
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SLUG = "mission-controle-donnees-de-sante"  # the demo campaign's
 
 CAMPAIGN = """---
 slug: lettre-directeurs
@@ -196,31 +202,53 @@ async def test_serve_sends_no_server_banner(operator_env: Path, server: str) -> 
     assert "server" not in answer.headers
 
 
-def test_keys_check_says_which_campaigns_only_retired_keys_can_open(
+def test_a_campaign_created_without_a_reader_key_is_sealed_to_a_new_one_in_a_file(
     operator_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = ROOT / "ops" / "demo-campaign.md"
-    slug = "mission-controle-donnees-de-sante"
     assert main(["campaign", "create", str(demo)]) == 0
+    secret = operator_env / "var" / "keys" / f"{SLUG}.key"
+    assert str(secret) in capsys.readouterr().err
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert secret.read_text().startswith("petition-secret-key-1:")
     assert main(["keys", "check"]) == 0
-    assert f"{slug}\tnot sealed" in capsys.readouterr().out
+    assert f"{SLUG}\tsealed, 1 current reader(s)" in capsys.readouterr().out
+    assert main(["campaign", "create", str(demo)]) == 1  # taken: its key file stays its own
+    assert secret.exists()
+
+
+def test_keys_check_says_which_campaigns_only_retired_keys_can_open(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_campaign_without_key())  # as created before sealing existed
+    assert main(["keys", "check"]) == 0
+    assert "mission-sante\tnot sealed" in capsys.readouterr().out
 
     letter = operator_env / "letter.md"
     letter.write_text(CAMPAIGN, encoding="utf-8")
     assert main(["keys", "create", str(operator_env / "operator")]) == 0
     reader = ["--reader-key", str(operator_env / "operator.pub")]
     assert main(["campaign", "create", str(letter), *reader]) == 0
-    assert main(["keys", "check"]) == 0
-    assert "lettre-directeurs\tsealed, 1 current reader(s)" in capsys.readouterr().out
+    assert not (operator_env / "var" / "keys").exists()  # it was given one
+    capsys.readouterr()
 
     nina = "nina@collectif-sante.org"
-    assert main(["organiser", "add", nina, "--name", "Nina", "--campaign", slug]) == 0
+    assert main(["organiser", "add", nina, "--name", "Nina", "--campaign", "mission-sante"]) == 0
     for name in ("first", "second"):  # Nina replaces her key: the first one retires
         assert main(["keys", "create", str(operator_env / name)]) == 0
         assert main(["keys", "add", nina, str(operator_env / f"{name}.pub")]) == 0
     capsys.readouterr()
     assert main(["keys", "check"]) == 1
     out = capsys.readouterr().out
-    assert f"{slug}\tAT RISK: 1 reader(s); signatures sealed under data key(s)" in out
+    assert "mission-sante\tAT RISK: 1 reader(s); signatures sealed under data key(s)" in out
     assert "lettre-directeurs\tsealed, 1 current reader(s)" in out
     assert main(["keys", "add", nina, str(operator_env / "second.pub")]) == 1  # given already
+
+
+async def _campaign_without_key() -> None:
+    settings = Settings.from_env()
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await make_campaign(create_session_factory(engine), FakeClock())
+    finally:
+        await engine.dispose()
