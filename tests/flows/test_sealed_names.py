@@ -28,6 +28,7 @@ from tests.support.clock import FakeClock
 from tests.support.factories import organiser_with_role
 from tests.support.journey import csrf_of, link, make_campaign, press, sign, signer
 from tests.support.privacy import until_no_row_mentions
+from tests.support.public import api, eventually
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
 
@@ -440,3 +441,29 @@ async def test_a_sealed_export_needs_a_second_owner_and_the_audit_log_names_both
 async def _requests(sessions: SessionFactory) -> list[int]:
     async with sessions() as session:
         return list((await session.scalars(select(ExportRequest.id))).all())
+
+
+@pytest.mark.usefixtures("sealed")
+async def test_the_api_gives_what_signers_published_on_a_sealed_campaign_and_nothing_sealed(
+    server: LiveServer, smtp: SmtpSink
+) -> None:
+    await _sign_all(server, smtp, list(SIGNERS.values()))
+    async with server.client() as client:
+        listed = await eventually(
+            lambda: api(client, f"/api/v1/campaigns/{SLUG}/signatories"),
+            lambda page: len(page["signatories"]) == 3,
+        )
+        detail = await eventually(
+            lambda: api(client, f"/api/v1/campaigns/{SLUG}"),
+            lambda d: d["campaign"]["count"] == 4,
+        )
+    shown = {(s["last_name"], s["role"], s["organisation"]) for s in listed["signatories"]}
+    assert shown == {
+        ("Quenouille", None, None),
+        ("Vantablack", "Orthoptiste", None),
+        ("Hurluberlu", "Ergotherapeute", "Hopital Marronniers"),
+    }
+    text = json.dumps(detail)
+    assert "Orthoptiste" in text and "Hopital Marronniers" in text
+    for word in HIDDEN:
+        assert word not in text

@@ -29,7 +29,7 @@ def _dashboard_routes(
     settings: Settings, clock: FakeClock, ids: dict[str, str]
 ) -> list[tuple[str, str]]:
     """(method, concrete path) of every route behind the organiser login."""
-    values = {"slug": "mission-sante", "action": "close", **ids}
+    values = {"slug": "mission-sante", "action": "close", "decision": "approve", **ids}
     routes: list[tuple[str, str]] = []
     for route in create_app(settings, clock=clock).routes:
         if not route.path.startswith(("/dashboard", "/organiser/2fa")):
