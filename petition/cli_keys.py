@@ -60,21 +60,27 @@ def write_key_pair(name: Path, passphrase: str | None) -> tuple[Path, Path]:
     """NAME.pub and NAME.key (mode 0600, created, never overwritten)."""
     public, secret = sealing.new_key_pair()
     public_path, secret_path = name.with_suffix(".pub"), name.with_suffix(".key")
-    descriptor = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as out:
-        out.write(sealing.encode_secret(secret, passphrase) + "\n")
+    _write_secret(secret_path, secret, passphrase)
     public_path.write_text(sealing.encode_public(public) + "\n", encoding="ascii")
     return public_path, secret_path
 
 
 def campaign_key_file(var_dir: Path, slug: str) -> tuple[Path, bytes]:
     """A new key pair for a campaign created without a reader key: the secret half in
-    `<var_dir>/keys/<slug>.key` (mode 0600, never overwritten), the public half returned."""
+    `<var_dir>/keys/<slug>.key` (mode 0600, never overwritten), the public half returned for
+    the database, which keeps it."""
     folder = var_dir / "keys"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    public_path, secret_path = write_key_pair(folder / slug, None)
-    public_path.unlink()  # the server keeps it in its database
-    return secret_path, sealing.public_of(sealing.decode_secret(secret_path.read_text()))
+    public, secret = sealing.new_key_pair()
+    secret_path = (folder / slug).with_suffix(".key")
+    _write_secret(secret_path, secret, None)
+    return secret_path, public
+
+
+def _write_secret(path: Path, secret: bytes, passphrase: str | None) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(sealing.encode_secret(secret, passphrase) + "\n")
 
 
 def tell_where(secret_path: Path) -> None:

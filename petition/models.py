@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,6 +110,15 @@ class Publication(enum.StrEnum):
     @property
     def shows_organisation(self) -> bool:
         return self is Publication.NAME_ROLE_ORG
+
+    def shown(self, typed: Mapping[str, str | None]) -> dict[str, str | None]:
+        """Of a signer's four fields as typed, those this choice shows; None for the rest."""
+        return {
+            "first_name": typed["first_name"] if self.shows_name else None,
+            "last_name": typed["last_name"] if self.shows_name else None,
+            "role": typed["role"] if self.shows_role else None,
+            "organisation": typed["organisation"] if self.shows_organisation else None,
+        }
 
 
 class TokenPurpose(enum.StrEnum):

@@ -134,20 +134,20 @@ async def _seal_existing(
             or_(*(getattr(Signature, field).is_not(None) for field in sealing.FIELDS)),
         )
     )
-    changes_ = []
+    sealed_rows = []
     for signature_id, publication, *values in result.all():
         typed = dict(zip(sealing.FIELDS, values, strict=True))
-        changes_.append(
+        sealed_rows.append(
             {
                 "id": signature_id,
                 "sealed": sealing.seal_fields(public, typed),
                 "sealed_key_id": key_id,
-                **sealing.published(Publication(publication), typed),
+                **Publication(publication).shown(typed),
             }
         )
-    if changes_:
-        await session.execute(update(Signature), changes_)
-    return len(changes_)
+    if sealed_rows:
+        await session.execute(update(Signature), sealed_rows)
+    return len(sealed_rows)
 
 
 async def reader_keys(session: AsyncSession, campaign_id: int) -> list[ReaderKey]:
@@ -213,6 +213,19 @@ async def health(session: AsyncSession) -> list[Health]:
         keys = tuple(by_campaign.get(campaign.id, ()))
         found.append(Health(campaign.slug, campaign.sealed, count, keys))
     return found
+
+
+async def named(session: AsyncSession, campaign_id: int) -> list[tuple[str | None, bytes]]:
+    """The campaign's current readers: the organiser's name (None for the campaign's own key)
+    and the public key."""
+    result = await session.execute(
+        select(Organiser.name, ReaderKey.public_key)
+        .select_from(ReaderKey)
+        .outerjoin(Organiser, Organiser.id == ReaderKey.organiser_id)
+        .where(ReaderKey.id.in_([key.id for key in await reader_keys(session, campaign_id)]))
+        .order_by(ReaderKey.id)
+    )
+    return [(name, public) for name, public in result.all()]
 
 
 async def readers_of(session: AsyncSession, key_ids: set[int]) -> dict[int, list[str]]:

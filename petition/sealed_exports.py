@@ -23,7 +23,7 @@ from sqlalchemy import Select
 from petition import readers, sealing
 from petition.db import SessionFactory
 from petition.exports import ExportFilter, Row, query
-from petition.models import Campaign, Signature
+from petition.models import Campaign, Publication, Signature
 
 FORMAT = "petition-sealed-export"
 VERSION = 1
@@ -87,7 +87,7 @@ def _row_object(
     last: str | None,
     role: str | None,
     organisation: str | None,
-    publication: Any,
+    publication: Publication,
     confirmed_at: datetime | None,
     key_id: int | None,
     box: bytes | None,
@@ -97,7 +97,7 @@ def _row_object(
         "last_name": last,
         "role": role,
         "organisation": organisation,
-        "publication": str(publication.value if hasattr(publication, "value") else publication),
+        "publication": publication.value,
         "confirmed_at": confirmed_at.isoformat() if confirmed_at else None,
         "key": key_id,
         "sealed": _b64(box) if box else None,

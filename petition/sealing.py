@@ -27,8 +27,6 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 
-from petition.models import Publication
-
 VERSION = b"\x01"
 # The fields of a signer that may be sealed, in the order of an export's columns.
 FIELDS = ("first_name", "last_name", "role", "organisation")
@@ -79,16 +77,6 @@ def unseal_fields(secret_key: bytes, box: bytes) -> dict[str, str | None]:
     if not isinstance(payload, dict):
         raise SealError("this box holds no signer's fields")
     return {field: _text_or_none(payload.get(field)) for field in FIELDS}
-
-
-def published(shown: Publication, typed: dict[str, str | None]) -> dict[str, str | None]:
-    """Of what a signer typed, what they agreed to show; None for the rest."""
-    return {
-        "first_name": typed["first_name"] if shown.shows_name else None,
-        "last_name": typed["last_name"] if shown.shows_name else None,
-        "role": typed["role"] if shown.shows_role else None,
-        "organisation": typed["organisation"] if shown.shows_organisation else None,
-    }
 
 
 def new_data_key(reader_keys: list[bytes]) -> tuple[bytes, dict[bytes, bytes]]:

@@ -235,7 +235,7 @@ def _names(campaign: Campaign, form: SignatureForm) -> dict[str, object]:
     if campaign.seal_public_key is None:
         return {**typed, "sealed": None, "sealed_key_id": None}
     return {
-        **sealing.published(form.publication, typed),
+        **form.publication.shown(typed),
         "sealed": sealing.seal_fields(campaign.seal_public_key, typed),
         "sealed_key_id": campaign.seal_key_id,
     }
@@ -473,7 +473,7 @@ def _clear_after(
     kept = {
         field: getattr(signature, field) or retyped.get(field) or None for field in sealing.FIELDS
     }
-    shown = sealing.published(choice, kept)
+    shown = choice.shown(kept)
     if choice.shows_name and not (shown["first_name"] and shown["last_name"]):
         raise MustRetype
     return shown

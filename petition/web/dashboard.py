@@ -23,7 +23,6 @@ from petition import (
     moderation,
     organisers,
     readers,
-    sealed_exports,
     sealing,
     stats,
 )
@@ -32,6 +31,7 @@ from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for, campaign_with_names
 from petition.web.deps import ServicesDep
+from petition.web.four_eyes import sealed_file
 from petition.web.pages import MAX_ROW_ID, disposition, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -61,18 +61,14 @@ async def campaign_page(
         entries = await audit.latest(session, campaign) if role is Role.OWNER else []
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
         watch = await _watch(session, campaign, services.settings.timezone, services.clock())
-        reading = await readers.reader_keys(session, campaign.id)
+        reading = await readers.named(session, campaign.id)
         asked = await four_eyes.listed(session, campaign, services.clock())
         alone = not await four_eyes.required(session, campaign)
-    names = {member.id: member.name for member, _role in members}
     context = {
         "asked": asked,
         "alone": alone,
         "just_asked": request.query_params.get("asked") == "1",
-        "readers": [
-            (names.get(key.organiser_id or 0), sealing.fingerprint(key.public_key))
-            for key in reading
-        ],
+        "readers": [(name, sealing.fingerprint(public)) for name, public in reading],
         **watch,
         "organiser": organiser,
         "campaign": campaign,
@@ -113,12 +109,7 @@ async def export(
             return Redirect(f"/dashboard/c/{slug}?asked=1#exports-title", status_code=303)
         await exports.record(session, campaign, organiser, fmt, filters, now)
     if fmt == "sealed":
-        name = exports.file_name(campaign, "sealed.json", now)
-        return Stream(
-            sealed_exports.stream(services.readers, campaign, filters, services.settings.timezone),
-            media_type="application/json",
-            headers={"Content-Disposition": disposition(name)},
-        )
+        return sealed_file(services, campaign, filters, now)
     locale = locale_of(request)
     # Translated now: the file streams after this handler returns, outside the page's catalog.
     with i18n.using(services.catalogs, locale):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, post
@@ -11,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
 from petition import exports, four_eyes, sealed_exports
-from petition.models import Organiser
+from petition.models import Campaign, Organiser
 from petition.web.access import (
     OWNERS,
     SIGNED_IN,
@@ -19,7 +20,7 @@ from petition.web.access import (
     campaign_for,
     campaign_with_names,
 )
-from petition.web.deps import ServicesDep
+from petition.web.deps import Services, ServicesDep
 from petition.web.pages import RowId, disposition
 
 AnyRequest = Request[Any, Any, Any]
@@ -74,11 +75,16 @@ async def fetch(
         except four_eyes.NotAllowed:
             raise PermissionDeniedException from None
         await exports.record(session, campaign, organiser, "sealed", filters, now, approver)
-    tz = services.settings.timezone
+    return sealed_file(services, campaign, filters, now)
+
+
+def sealed_file(
+    services: Services, campaign: Campaign, filters: exports.ExportFilter, now: datetime
+) -> Stream:
+    """The sealed export as a download, read through the read-only connections."""
+    name = exports.file_name(campaign, "sealed.json", now)
     return Stream(
-        sealed_exports.stream(services.readers, campaign, filters, tz),
+        sealed_exports.stream(services.readers, campaign, filters, services.settings.timezone),
         media_type="application/json",
-        headers={
-            "Content-Disposition": disposition(exports.file_name(campaign, "sealed.json", now))
-        },
+        headers={"Content-Disposition": disposition(name)},
     )
