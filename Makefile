@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 # The proof-of-work widget, from the npm registry at build time, served by us (never a CDN).
 WIDGET_SRC := ops/altcha/node_modules/altcha
 WIDGET := petition/static/vendor/altcha/altcha.min.js
+# libsodium's JavaScript build (sumo: it has Argon2id), for the organisers' key pages: keys are
+# made and exports opened in the browser, served by us.
+SODIUM_SRC := ops/altcha/node_modules
+SODIUM := petition/static/vendor/sodium/libsodium-wrappers.js
 
-.PHONY: run test setup widget browser-tools lint typecheck pytest messages bench bench-signing clean
+.PHONY: run test setup widget sodium browser-tools lint typecheck pytest messages bench bench-signing clean
 
 run: setup
 	$(BIN)/petition db upgrade
@@ -16,9 +20,11 @@ run: setup
 
 test: setup lint typecheck pytest
 
-setup: $(STAMP) widget
+setup: $(STAMP) widget sodium
 
 widget: $(WIDGET)
+
+sodium: $(SODIUM)
 
 # One npm install serves `make run` and `make test` alike: the widget and the browser tests'
 # driver (playwright-core, which fetches no browser of its own). `npm ci` installs exactly the
@@ -32,6 +38,7 @@ $(NODE_STAMP): ops/altcha/package-lock.json
 	else \
 	  echo "NOTICE: npm not found: the proof-of-work widget is not built. Signing still works;"; \
 	  echo "        forms then go through the stricter limits meant for browsers without JavaScript."; \
+	  echo "NOTICE: npm not found: keys are made and exports opened with the command line only"; \
 	  echo "NOTICE: npm not found: the browser tests will be skipped"; \
 	fi
 
@@ -40,6 +47,14 @@ $(WIDGET): $(NODE_STAMP)
 	  mkdir -p $(dir $(WIDGET)) && \
 	  cp $(WIDGET_SRC)/dist/external/altcha.css $(WIDGET_SRC)/dist/workers/pbkdf2.js $(WIDGET_SRC)/LICENSE.txt $(dir $(WIDGET)) && \
 	  cp $(WIDGET_SRC)/dist/external/altcha.min.js $(WIDGET); \
+	fi
+
+$(SODIUM): $(NODE_STAMP)
+	@if [ -d $(SODIUM_SRC)/libsodium-wrappers-sumo/dist ]; then \
+	  mkdir -p $(dir $(SODIUM)) && \
+	  cp $(SODIUM_SRC)/libsodium-sumo/dist/modules-sumo/libsodium-sumo.js $(dir $(SODIUM)) && \
+	  cp $(SODIUM_SRC)/libsodium-sumo/LICENSE $(dir $(SODIUM))LICENSE && \
+	  cp $(SODIUM_SRC)/libsodium-wrappers-sumo/dist/modules-sumo/libsodium-wrappers.js $(SODIUM); \
 	fi
 
 $(STAMP): pyproject.toml
@@ -79,4 +94,4 @@ bench-signing: setup
 	$(BIN)/python bench/sign_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ops/altcha/node_modules $(dir $(WIDGET))
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ops/altcha/node_modules $(dir $(WIDGET)) $(dir $(SODIUM))

@@ -30,6 +30,14 @@ ACTIONS = {
     "unmap domain": _("removed a domain mapping"),
     "add organiser": _("added an organiser"),
     "change organiser": _("changed an organiser's role"),
+    "four eyes": _("changed the four-eyes approval of sealed exports"),
+    "four eyes back on": _(
+        "turned four-eyes approval back on, as the campaign has more than one organiser"
+    ),
+    "share keys": _("shared sealed signatures with readers"),
+    "export request": _("asked for a sealed export"),
+    "export approval": _("approved a sealed export"),
+    "export refusal": _("refused a sealed export"),
     "import addressees": _("imported addressees"),
     "test letter": _("sent a test letter"),
     "send letter": _("sent the letter"),

@@ -29,6 +29,7 @@ LABELS = {
     "domain": _("Domain"),
     "reason": _("Reason"),
 }
+SETTING_STATES = {"on": _("on"), "off": _("off")}
 # Keys whose stored values are codes, shown by the dashboard's words for them.
 CODES: dict[str, tuple[str, Mapping[str, str]]] = {
     "status": (
@@ -44,6 +45,9 @@ CODES: dict[str, tuple[str, Mapping[str, str]]] = {
     "role": (_("Role"), {"owner": _("Owner"), "editor": _("Editor"), "viewer": _("Viewer")}),
     "caught_by": (_("Rule"), defences.RULES),
     "rule": (_("Rule"), defences.RULES),
+    # A setting changed, with its value before (four-eyes approval, so far the only one).
+    "before": (_("Before"), SETTING_STATES),
+    "after": (_("After"), SETTING_STATES),
 }
 LETTER_RECIPIENTS = {
     "all": _("to every addressee not sent yet"),

@@ -107,3 +107,9 @@ def _kit(data: Mapping[str, object], errors: Errors) -> ActionKit | None:
         if problem:
             errors["kit_email"] = problem
     return ActionKit(title=title, subject=subject, body=body, email=email)
+
+
+def four_eyes_choice(data: Mapping[str, object]) -> bool | None:
+    """The four-eyes setting as an owner chose it; None when the form did not carry it (an
+    editor's form has no such field), which leaves the setting as it is."""
+    return {"on": True, "off": False}.get(str(data.get("four_eyes", "")))

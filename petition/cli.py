@@ -17,6 +17,7 @@ from petition import (
     counts,
     db,
     exports,
+    four_eyes,
     migrate,
     organisers,
     privacy,
@@ -281,6 +282,8 @@ async def _add_organiser(settings: Settings, email: str, args: argparse.Namespac
             if campaign is not None:
                 await organisers.grant(session, organiser, campaign, Role(args.role))
                 await readers.follow(session, campaign, now)
+                await four_eyes.member_added(session, campaign, None, now)  # on with two
+                await privacy.current(session, campaign, settings, now)
             token = None
             if organiser.password_hash is None:
                 # Another invitation's link, if any, keeps working: either one will do.

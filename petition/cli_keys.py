@@ -14,7 +14,16 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from petition import db, exports, organisers, readers, sealed_exports, sealing
+from petition import (
+    audit,
+    campaigns,
+    db,
+    exports,
+    organisers,
+    readers,
+    sealed_exports,
+    sealing,
+)
 from petition.db import create_engine, create_session_factory
 from petition.models import utcnow
 from petition.settings import Settings
@@ -41,6 +50,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keys.add_parser(
         "check", help="say which sealed campaigns have no current reader (exit 1 if any)"
     ).set_defaults(handler=_check)
+    share = keys.add_parser(
+        "share",
+        help="give readers who joined later the campaign's older signatures, with a reader's key",
+    )
+    share.add_argument("slug")
+    share.add_argument("--key", type=Path, required=True, metavar="KEYFILE")
+    share.set_defaults(handler=_share)
     opening = commands.add_parser(
         "export-open", help="open a sealed export with your secret key (on your own machine)"
     )
@@ -135,6 +151,44 @@ async def _add_key(settings: Settings, email: str, public: bytes) -> int:
                 return 1
         await db.scrub(engine)  # clear copies of newly sealed signatures, out of the files too
         print(f"key {sealing.fingerprint(public)} added for {organiser.name}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _share(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        key_text = args.key.read_text(encoding="ascii")
+        passphrase = getpass.getpass("passphrase: ") if sealing.is_wrapped(key_text) else None
+        secret = sealing.decode_secret(key_text, passphrase)
+    except (OSError, UnicodeError, sealing.SealError) as exc:
+        print(f"petition: {args.key}: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_share_with(settings, args.slug, secret))
+
+
+async def _share_with(settings: Settings, slug: str, secret: bytes) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            campaign = await campaigns.get_by_slug(session, slug)
+            if campaign is None:
+                print(f"petition: no campaign {slug}", file=sys.stderr)
+                return 1
+            lacking = await readers.wanted(session, campaign.id)
+            try:
+                given = readers.sealed_for(
+                    await readers.grants(session, campaign.id), lacking, secret
+                )
+            except sealing.SealError as exc:
+                print(f"petition: {exc}", file=sys.stderr)
+                return 1
+            if lacking and not given:
+                print("petition: this key holds none of the data keys the others lack")
+                return 1
+            await readers.share(session, campaign.id, given)
+            await audit.record(session, campaign, None, "share keys", {}, len(given), utcnow())
+        print(f"{len(given)} grant(s) shared; {len(lacking) - len(given)} still lacking")
         return 0
     finally:
         await engine.dispose()

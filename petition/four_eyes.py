@@ -1,9 +1,15 @@
-"""Four eyes on named exports: a sealed export of a campaign run by more than one organiser is
-asked for by one of them and approved by another, an owner, before it can be fetched, once,
-within a day. Asking, approving, refusing and fetching are each in the audit log, with who did it.
+"""Four eyes on named exports: a sealed export is asked for by one organiser and approved by
+another, an owner, before it can be fetched, once, within a day. Asking, approving, refusing and
+fetching are each in the audit log, with who did it.
 
-A campaign with a single organiser has nobody to approve: its organiser exports alone, and the
-privacy notice says so.
+The rule, in `required` and nowhere else: approval is needed when the campaign's setting is on
+(the default) or the campaign has more than one organiser. An owner turns the setting off only
+while they are its single organiser, and it is stated on the privacy notice.
+
+Adding a second organiser turns the setting back on, in the audit log, rather than leaving it
+off for the rule to override: the owner's form and the signers' notice then say what applies,
+and a member who leaves later does not switch approval off behind anyone's back; turning it off
+again is an owner's choice, made once they are alone again.
 """
 
 from __future__ import annotations
@@ -41,14 +47,85 @@ class Asked:
     requester: str
 
 
+class SeveralOrganisers(Exception):
+    """The setting stays on while the campaign has more than one organiser."""
+
+
+ON, OFF = "on", "off"
+
+
 async def required(session: AsyncSession, campaign: Campaign) -> bool:
-    """Whether a sealed export of this campaign needs a second organiser's approval."""
-    members = await session.scalar(
+    """Whether a sealed export of this campaign needs a second owner's approval."""
+    return campaign.four_eyes or await _members(session, campaign) > 1
+
+
+async def other_owners(session: AsyncSession, campaign: Campaign, organiser: Organiser) -> int:
+    """How many owners besides this organiser could approve their request."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(CampaignOrganiser)
+        .where(
+            CampaignOrganiser.campaign_id == campaign.id,
+            CampaignOrganiser.role == Role.OWNER,
+            CampaignOrganiser.organiser_id != organiser.id,
+        )
+    )
+    return found or 0
+
+
+async def choose(
+    session: AsyncSession, campaign: Campaign, owner: Organiser, wanted: bool, now: datetime
+) -> bool:
+    """An owner turns the setting on, or off (SeveralOrganisers unless they are the only
+    organiser); whether it changed. The caller checks the role, and writes the new notice."""
+    if await _locked_setting(session, campaign) == wanted:
+        return False
+    if not wanted and await _members(session, campaign) > 1:
+        raise SeveralOrganisers(campaign.slug)
+    await _turn(session, campaign, owner, wanted, "four eyes", now)
+    return True
+
+
+async def member_added(
+    session: AsyncSession, campaign: Campaign, actor: Organiser | None, now: datetime
+) -> bool:
+    """After someone joined the team: with two organisers or more the setting is on again;
+    whether it was turned back on now (then the caller writes the new notice)."""
+    if await _locked_setting(session, campaign) or await _members(session, campaign) <= 1:
+        return False
+    await _turn(session, campaign, actor, True, "four eyes back on", now)
+    return True
+
+
+async def _turn(
+    session: AsyncSession,
+    campaign: Campaign,
+    actor: Organiser | None,
+    on: bool,
+    action: str,
+    now: datetime,
+) -> None:
+    campaign.four_eyes = on
+    details = {"before": OFF if on else ON, "after": ON if on else OFF}
+    await audit.record(session, campaign, actor, action, details, 0, now)
+
+
+async def _locked_setting(session: AsyncSession, campaign: Campaign) -> bool:
+    """The setting as committed, its row locked: a member added while the sole owner turns it
+    off waits for the other, then sees them (PostgreSQL; SQLite has one writer at a time)."""
+    found = await session.scalar(
+        select(Campaign.four_eyes).where(Campaign.id == campaign.id).with_for_update()
+    )
+    return bool(found)
+
+
+async def _members(session: AsyncSession, campaign: Campaign) -> int:
+    found = await session.scalar(
         select(func.count())
         .select_from(CampaignOrganiser)
         .where(CampaignOrganiser.campaign_id == campaign.id)
     )
-    return (members or 0) > 1
+    return found or 0
 
 
 async def ask(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -178,6 +179,9 @@ class Campaign(Base):
     # row, repeated here so that signing reads it with the campaign. NULL: not sealed.
     seal_key_id: Mapped[int | None] = mapped_column(Integer)
     seal_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Whether a sealed export waits for a second owner's approval (petition.four_eyes): on by
+    # default; off only while the campaign has a single organiser.
+    four_eyes: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     @property
     def sealed(self) -> bool:
@@ -532,6 +536,9 @@ class PrivacyNotice(Base):
     unconfirmed_days: Mapped[int] = mapped_column(Integer)
     anonymise_after_days: Mapped[int] = mapped_column(Integer)
     signals_days: Mapped[int] = mapped_column(Integer)
+    # Whether a file of sealed names needs a second owner's approval; NULL when the campaign
+    # was not sealed (nothing to approve), or for a version written before the setting existed.
+    four_eyes: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -1,9 +1,10 @@
 """The privacy notice of a campaign: its facts, and the versions signers consented to.
 
 The wording lives in the template (translated); what varies — controller, contact, retention
-periods actually configured — is stored as a version. A new version is written the first time a
-page is shown after any of them changed, and every signature records the version it was
-signed under, so one can always show what a signer was told.
+periods actually configured, whether a file of sealed names needs a second owner's approval —
+is stored as a version. A new version is written the first time a page is shown after any of
+them changed, and every signature records the version it was signed under, so one can always
+show what a signer was told.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petition.models import Campaign, PrivacyNotice
 from petition.settings import Settings
 
-TEXT_REVISION = "2026-11"
+TEXT_REVISION = "2026-12"
 """The wording's revision: change it when templates/privacy.html changes in substance."""
 
 
@@ -30,6 +31,9 @@ class Facts:
     unconfirmed_days: int
     anonymise_after_days: int
     signals_days: int
+    # A second owner approves each file of sealed names (petition.four_eyes); None when the
+    # campaign is not sealed: it makes no such file, and no approval applies to its exports.
+    four_eyes: bool | None = None
     text_revision: str = TEXT_REVISION
 
 
@@ -41,6 +45,9 @@ def facts(campaign: Campaign, settings: Settings) -> Facts:
         unconfirmed_days=settings.unconfirmed_days,
         anonymise_after_days=settings.anonymise_after_days,
         signals_days=settings.signals_days,
+        # The campaign's setting is what applies: it is off only with a single organiser, and
+        # adding a second turns it back on (petition.four_eyes).
+        four_eyes=campaign.four_eyes if campaign.sealed else None,
     )
 
 

@@ -35,6 +35,10 @@ class KeyInUse(ValueError):
     """This public key is somebody's already."""
 
 
+class BadGrant(ValueError):
+    """A shared grant that is not one the campaign lacks, or not a sealed box: nothing written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """One data key's secret half, sealed to one reader: what an export carries to be opened."""
@@ -57,7 +61,9 @@ async def add_campaign_key(
 async def add_organiser_key(
     session: AsyncSession, organiser_id: int, public: bytes, now: datetime
 ) -> ReaderKey:
-    """An organiser's key, replacing their former one; every campaign they read rotates."""
+    """An organiser's key, replacing their former one; every campaign they read rotates.
+    KeyInUse, with nothing changed, when the key is somebody's already (theirs included)."""
+    await _refuse_taken(session, public)
     await session.execute(
         update(ReaderKey)
         .where(ReaderKey.organiser_id == organiser_id, ReaderKey.retired_at.is_(None))
@@ -150,6 +156,15 @@ async def _seal_existing(
     return len(sealed_rows)
 
 
+async def current_key(session: AsyncSession, organiser_id: int) -> bytes | None:
+    """The organiser's current public key, if they gave one."""
+    return await session.scalar(
+        select(ReaderKey.public_key).where(
+            ReaderKey.organiser_id == organiser_id, ReaderKey.retired_at.is_(None)
+        )
+    )
+
+
 async def reader_keys(session: AsyncSession, campaign_id: int) -> list[ReaderKey]:
     organisers = select(CampaignOrganiser.organiser_id).where(
         CampaignOrganiser.campaign_id == campaign_id, CampaignOrganiser.role.in_(READING)
@@ -176,6 +191,88 @@ async def grants(session: AsyncSession, campaign_id: int) -> list[Grant]:
         .order_by(KeyGrant.campaign_key_id, ReaderKey.id)
     )
     return [Grant(*row) for row in result.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A data key of the campaign that one of its current readers holds no grant for (they
+    joined, or replaced their key, after it was made): only another reader can share it."""
+
+    campaign_key_id: int
+    reader_key_id: int
+    reader_public_key: bytes
+
+
+async def wanted(session: AsyncSession, campaign_id: int) -> list[Wanted]:
+    """Every (data key, current reader) pair of the campaign without a grant."""
+    current = await reader_keys(session, campaign_id)
+    held = await session.execute(
+        select(KeyGrant.campaign_key_id, KeyGrant.reader_key_id)
+        .join(CampaignKey, CampaignKey.id == KeyGrant.campaign_key_id)
+        .where(CampaignKey.campaign_id == campaign_id)
+    )
+    pairs = {(data_key, reader) for data_key, reader in held.all()}
+    data_keys = await session.scalars(
+        select(CampaignKey.id)
+        .where(CampaignKey.campaign_id == campaign_id)
+        .order_by(CampaignKey.id)
+    )
+    return [
+        Wanted(data_key, reader.id, reader.public_key)
+        for data_key in data_keys
+        for reader in current
+        if (data_key, reader.id) not in pairs
+    ]
+
+
+def sealed_for(
+    held: list[Grant], lacking: list[Wanted], secret: bytes
+) -> list[tuple[int, int, bytes]]:
+    """On a reader's side: each data key this reader's secret opens (and which is the data
+    key's own), sealed to each reader who lacks it. What /static/keys.js does in the browser."""
+    public = sealing.public_of(secret)
+    opened: dict[int, bytes] = {}
+    for grant in held:
+        if grant.reader_public_key != public:
+            continue
+        data_secret = sealing.open_grant(secret, grant.sealed_secret)
+        if sealing.public_of(data_secret) == grant.data_public_key:
+            opened[grant.campaign_key_id] = data_secret
+    return [
+        (item.campaign_key_id, item.reader_key_id, sealing.seal(item.reader_public_key, value))
+        for item in lacking
+        if (value := opened.get(item.campaign_key_id)) is not None
+    ]
+
+
+# A grant is a version byte and a sealed box of a 32-byte secret key.
+GRANT_SIZE = len(sealing.VERSION) + 48 + 32
+
+
+async def share(
+    session: AsyncSession, campaign_id: int, given: list[tuple[int, int, bytes]]
+) -> int:
+    """Grants made on a reader's machine (the data key opened there, sealed to another reader's
+    public key), for pairs the campaign lacks; all of them or, with BadGrant, none. The server
+    cannot check that a grant holds the right secret — the reader it is for checks it when
+    opening; a bad one harms only that reader's access, and its maker is in the audit log."""
+    lacking = {
+        (item.campaign_key_id, item.reader_key_id) for item in await wanted(session, campaign_id)
+    }
+    seen: set[tuple[int, int]] = set()
+    for data_key, reader, box in given:
+        pair = (data_key, reader)
+        if pair not in lacking or pair in seen:
+            raise BadGrant(f"data key {data_key} for reader key {reader} is not wanted")
+        if len(box) != GRANT_SIZE or box[:1] != sealing.VERSION:
+            raise BadGrant(f"the grant of data key {data_key} is not a sealed key")
+        seen.add(pair)
+    session.add_all(
+        KeyGrant(campaign_key_id=data_key, reader_key_id=reader, sealed_secret=box)
+        for data_key, reader, box in given
+    )
+    await session.flush()
+    return len(given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,15 +351,19 @@ async def _new_key(
     organiser_id: int | None = None,
     campaign_id: int | None = None,
 ) -> ReaderKey:
-    taken = await session.scalar(select(ReaderKey.id).where(ReaderKey.public_key == public))
-    if taken is not None:
-        raise KeyInUse(sealing.fingerprint(public))
+    await _refuse_taken(session, public)
     key = ReaderKey(
         organiser_id=organiser_id, campaign_id=campaign_id, public_key=public, created_at=now
     )
     session.add(key)
     await session.flush()
     return key
+
+
+async def _refuse_taken(session: AsyncSession, public: bytes) -> None:
+    taken = await session.scalar(select(ReaderKey.id).where(ReaderKey.public_key == public))
+    if taken is not None:
+        raise KeyInUse(sealing.fingerprint(public))
 
 
 async def _campaigns_read_by(session: AsyncSession, organiser_id: int) -> list[Campaign]:

@@ -163,8 +163,9 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    # Spaces and line breaks are allowed: a recovery copy is printed in groups, and retyped.
     try:
-        return base64.urlsafe_b64decode(text.strip().encode())
+        return base64.urlsafe_b64decode("".join(text.split()).encode())
     except ValueError:
         raise SealError("this key file is cut or altered") from None
 

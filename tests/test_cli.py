@@ -243,6 +243,16 @@ def test_keys_check_says_which_campaigns_only_retired_keys_can_open(
     assert "mission-sante\tAT RISK: 1 reader(s); signatures sealed under data key(s)" in out
     assert "lettre-directeurs\tsealed, 1 current reader(s)" in out
     assert main(["keys", "add", nina, str(operator_env / "second.pub")]) == 1  # given already
+    assert main(["keys", "check"]) == 1  # and refused with nothing changed: still hers
+    assert "mission-sante\tAT RISK: 1 reader(s)" in capsys.readouterr().out
+
+    # Her first key, kept, shares what only it opens with her current one: nothing at risk.
+    assert main(["keys", "share", "mission-sante", "--key", str(operator_env / "second.key")]) == 1
+    capsys.readouterr()
+    assert main(["keys", "share", "mission-sante", "--key", str(operator_env / "first.key")]) == 0
+    assert "1 grant(s) shared; 0 still lacking" in capsys.readouterr().out
+    assert main(["keys", "check"]) == 0
+    assert "mission-sante\tsealed, 1 current reader(s)" in capsys.readouterr().out
 
 
 async def _campaign_without_key() -> None:

@@ -62,13 +62,18 @@ async def campaign_page(
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
         watch = await _watch(session, campaign, services.settings.timezone, services.clock())
         reading = await readers.named(session, campaign.id)
+        wanted = await readers.wanted(session, campaign.id) if role in EDITORS else []
         asked = await four_eyes.listed(session, campaign, services.clock())
         alone = not await four_eyes.required(session, campaign)
+        approvers = await four_eyes.other_owners(session, campaign, organiser)
     context = {
         "asked": asked,
         "alone": alone,
+        "approvers": approvers,
+        "members": len(members),
         "just_asked": request.query_params.get("asked") == "1",
         "readers": [(name, sealing.fingerprint(public)) for name, public in reading],
+        "lacking": len({item.reader_key_id for item in wanted}),
         **watch,
         "organiser": organiser,
         "campaign": campaign,

@@ -1,6 +1,7 @@
 """Headers every answer carries.
 
-A strict Content-Security-Policy (our own origin only, no inline script or style, no plugins),
+A strict Content-Security-Policy (our own origin only, no inline script or style, no plugins;
+WebAssembly only on the organisers' key pages),
 no MIME sniffing, no Referer to other sites, no framing except where a route allows it (the
 embeddable widget answers `Content-Security-Policy: frame-ancestors *`, which is kept as its
 framing rule), and HSTS when the site is served over HTTPS.
@@ -15,7 +16,7 @@ from litestar.enums import ScopeType
 from litestar.types import Message, Scope
 
 POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'{wasm}; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
 )
@@ -32,6 +33,10 @@ HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 PRIVATE_PATHS = re.compile(r"^/(dashboard|organiser)|^/(manage|confirm|withdraw)/|^/c/[^/]+/kit$")
 _PRIVATE = ((b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer"))
 _CSP = b"content-security-policy"
+# The key pages run libsodium compiled to WebAssembly: their policy alone allows compiling it
+# (not eval, not inline script).
+KEY_PAGES = re.compile(r"^/organiser/(key|open)$|^/dashboard/new$|^/dashboard/c/[^/]+/keys$")
+_WASM = " 'wasm-unsafe-eval'"
 
 
 def security_headers_for(*, https: bool) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -44,7 +49,8 @@ def security_headers_for(*, https: bool) -> Callable[[Message, Scope], Awaitable
         headers = list(message.get("headers", []))
         if PRIVATE_PATHS.match(str(scope.get("path", ""))):
             headers = _private(headers)
-        message["headers"] = _secured(headers, https)
+        wasm = bool(KEY_PAGES.match(str(scope.get("path", ""))))
+        message["headers"] = _secured(headers, https, wasm=wasm)
 
     return before_send
 
@@ -54,14 +60,16 @@ def _private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(n, v) for n, v in headers if n.lower() not in names] + list(_PRIVATE)
 
 
-def _secured(headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+def _secured(
+    headers: list[tuple[bytes, bytes]], https: bool, *, wasm: bool = False
+) -> list[tuple[bytes, bytes]]:
     present = {name.lower() for name, _value in headers}
     frameable = any(
         name.lower() == _CSP and b"frame-ancestors *" in value for name, value in headers
     )
     kept = [(n, v) for n, v in headers if n.lower() != _CSP]
     ancestors = "*" if frameable else "'none'"
-    kept.append((_CSP, POLICY.format(ancestors=ancestors).encode()))
+    kept.append((_CSP, POLICY.format(ancestors=ancestors, wasm=_WASM if wasm else "").encode()))
     if not frameable and b"x-frame-options" not in present:
         kept.append((b"x-frame-options", b"DENY"))
     kept += [(n, v) for n, v in _ALWAYS if n not in present]

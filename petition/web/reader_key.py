@@ -1,5 +1,6 @@
-"""An organiser's reader key, given in the dashboard: the public half, pasted from the file that
-`petition keys create` wrote on their own machine. The secret half never comes here."""
+"""An organiser's reader key, given in the dashboard: the public half, made in the browser
+(/static/keys.js) or pasted from the file that `petition keys create` wrote on their own
+machine. The secret half never comes here; nor does a sealed export opened in the browser."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from typing import Any
 from litestar import Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.response import Redirect
-from sqlalchemy import select
 
 from petition import readers, sealing
 from petition.i18n import _
-from petition.models import Organiser, ReaderKey
+from petition.models import Organiser
 from petition.web.deps import Services, ServicesDep
 from petition.web.organiser import AnyRequest, current_organiser
 from petition.web.pages import render
@@ -45,6 +45,12 @@ async def give_key(
     return Redirect("/organiser/key?saved=1", status_code=303)
 
 
+@get("/organiser/open", dependencies=SIGNED_IN)
+async def open_page(request: AnyRequest, services: ServicesDep) -> Response[str]:
+    """A sealed export opened in the browser: the page has nothing of the server's to show."""
+    return render(request, services, "organiser/open_export.html", {})
+
+
 NOT_A_KEY = _("This is not a public key of petition: paste the whole line of your .pub file.")
 IN_USE = _("This key is given already.")
 
@@ -58,11 +64,7 @@ async def _page(
     status_code: int = 200,
 ) -> Response[str]:
     async with services.reading() as session:
-        current = await session.scalar(
-            select(ReaderKey.public_key).where(
-                ReaderKey.organiser_id == organiser.id, ReaderKey.retired_at.is_(None)
-            )
-        )
+        current = await readers.current_key(session, organiser.id)
     context = {
         "fingerprint": sealing.fingerprint(current) if current else None,
         "saved": request.query_params.get("saved") == "1",

@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, mailcap, organisers, outbox, readers
+from petition import audit, four_eyes, mailcap, organisers, outbox, privacy, readers
 from petition.forms import clean_email, clean_text
 from petition.models import Campaign, Organiser, Role
 from petition.web.access import OWNERS, SIGNED_IN, campaign_for
@@ -51,6 +51,10 @@ async def add_member(
         await audit.record(
             session, campaign, organiser, "add organiser", details, 0, services.clock()
         )
+        # With a second organiser, four-eyes approval is on again; the notice states it (and
+        # whether the campaign is sealed, which readers.follow may just have changed).
+        await four_eyes.member_added(session, campaign, organiser, services.clock())
+        await privacy.current(session, campaign, services.settings, services.clock())
     if rotated:
         await services.scrub()  # a campaign sealed now: its clear copies out of the files too
     services.sender.wake()

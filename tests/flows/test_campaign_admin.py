@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from petition import sealing
 from petition.db import SessionFactory
 from petition.models import AuditEntry, Campaign, Role
 from petition.settings import Settings
@@ -20,6 +21,8 @@ from tests.support.server import LiveServer
 OWNER = "owner@collectif-sante.org"
 VIEWER = "viewer@collectif-sante.org"
 TEXT = "Nous demandons **une mission de contrôle**."
+# The creator's public key, as the campaign form's key maker fills it in (or as pasted).
+PUBLIC_KEY = sealing.encode_public(sealing.new_key_pair()[0])
 
 
 @pytest.fixture
@@ -49,6 +52,7 @@ def _campaign_fields(**overrides: str) -> dict[str, str]:
         "kind": "letter",
         "body": TEXT,
         "goal": "500",
+        "public_key": PUBLIC_KEY,
     }
     fields.update(overrides)
     return fields
@@ -60,12 +64,20 @@ async def test_create_with_errors_then_preview_then_save(
 ) -> None:
     async with server.client() as browser:
         await login(browser, VIEWER, PASSWORD)  # any organiser may start a campaign
+        form = await browser.get("/dashboard/new")
+        assert "Votre clé de lecture" in form.text  # they have none: the form makes or takes one
+        assert "/static/keys.js" in form.text
         bad = await _post(
-            browser, "/dashboard/new", _campaign_fields(title="", slug="Pas Bon", goal="-3")
+            browser,
+            "/dashboard/new",
+            _campaign_fields(title="", slug="Pas Bon", goal="-3", public_key=""),
         )
         assert bad.status_code == 422
-        for field in ("title", "slug", "goal"):
+        for field in ("title", "slug", "goal", "public_key"):
             assert f'id="{field}-error"' in bad.text
+        assert "scellée dès sa création" in bad.text
+        wrong = await _post(browser, "/dashboard/new", _campaign_fields(public_key="n'importe"))
+        assert wrong.status_code == 422 and 'id="public_key-error"' in wrong.text
         taken = await _post(browser, "/dashboard/new", _campaign_fields(slug="mission-sante"))
         assert taken.status_code == 422 and 'id="slug-error"' in taken.text
 
@@ -83,9 +95,14 @@ async def test_create_with_errors_then_preview_then_save(
         assert public.status_code == 200 and "Lettre aux directeurs" in public.text
         board = await browser.get("/dashboard")
         assert "Lettre aux directeurs" in board.text and "Propriétaire" in board.text
+        again = await browser.get("/dashboard/new")
+        assert "Votre clé de lecture" not in again.text  # their key serves for the next ones
     async with sessions() as session:
         actions = (await session.execute(select(AuditEntry.action))).scalars().all()
+        created = await session.scalar(select(Campaign).where(Campaign.slug == "lettre-directeurs"))
     assert actions == ["create"]
+    # Sealed from its creation, to the key given with the form.
+    assert created is not None and created.sealed
 
 
 @pytest.mark.usefixtures("team")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from petition import sealing
 from petition.db import SessionFactory
 from petition.mail import RenderedMail
 from petition.models import Campaign, OutboxMail, OutboxStatus, Role
@@ -68,6 +69,7 @@ async def test_a_title_that_could_write_a_header_is_refused_at_input(
     title: str, server: LiveServer, sessions: SessionFactory
 ) -> None:
     fields = {"title": title, "slug": "nouvelle", "kind": "petition", "body": "Texte."}
+    fields["public_key"] = sealing.encode_public(sealing.new_key_pair()[0])
     async with server.client() as olga:
         await login(olga, OWNER, PASSWORD)
         created = await _post(olga, "/dashboard/new", fields)

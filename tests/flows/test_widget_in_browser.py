@@ -3,64 +3,29 @@ from another host, and its solution is accepted; without JavaScript the form sti
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
 from petition.db import SessionFactory
 from petition.models import Signature, SpentChallenge
 from petition.settings import Settings
+from tests.support import chromium
+from tests.support.chromium import VENDOR, missing
 from tests.support.server import LiveServer
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / "ops" / "altcha" / "node_modules"
-WIDGET = ROOT / "petition" / "static" / "vendor" / "altcha" / "altcha.min.js"
+WIDGET = VENDOR / "altcha" / "altcha.min.js"
 SLUG = "mission-sante"
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TOOLS / "playwright-core" / "package.json").exists():
-        return "playwright-core is not installed (make browser-tools needs npm)"
-    if not WIDGET.exists():
-        return "the widget is not built (make widget needs npm)"
-    if _chromium() is None:
-        return "no Chromium (apt install chromium)"
-    return None
-
-
-def _chromium() -> str | None:
-    return next(
-        (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
-    )
 
 
 @pytest.mark.usefixtures("campaign")
 async def test_the_widget_solves_in_chromium_and_the_form_works_without_javascript(
     server: LiveServer, settings: Settings, sessions: SessionFactory
 ) -> None:
-    if problem := _missing():
+    if problem := missing(WIDGET):
         pytest.skip(f"browser test skipped: {problem}")
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(ROOT / "tests" / "support" / "browser.mjs"),
-        server.base_url,
-        SLUG,
-        "ada.js@example.org",
-        "ada.nojs@example.org",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PLAYWRIGHT_FROM": str(TOOLS / "x.js"), "CHROMIUM": _chromium() or ""},
+    report = await chromium.run(
+        "browser.mjs", server.base_url, SLUG, "ada.js@example.org", "ada.nojs@example.org"
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, err.decode()[-3000:]
-    report = json.loads(out.decode().strip().splitlines()[-1])
 
     with_js, without_js = report["withJs"], report["withoutJs"]
     assert with_js["solved"] and with_js["url"].endswith(f"/c/{SLUG}/thanks")
