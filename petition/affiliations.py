@@ -1,17 +1,29 @@
 """Verified affiliation: organisers say which email domains belong to which organisation; a
-signer who confirms from such a domain and names that organisation is flagged as verified.
+signer whose address is on such a domain (or under it) and who names that organisation is
+flagged as verified. The flag is decided at signing, from the form as typed — on a sealed
+campaign the organisation may be kept only in the sealed box afterwards — with the domains the
+campaign's snapshot carries (no lookup per signature); a domain mapped later counts for later
+signatures only. The flag counts once the signature is confirmed, and shows only beside a
+published organisation (`petition.published`); a sealed signer who publishes an organisation
+typed again keeps it only if their domain vouches for that one too (`signing.set_publication`).
 Only the flag is kept — the address never is."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import spellings
-from petition.models import Affiliation, Signature
+from petition import changes, spellings
+from petition.models import Affiliation
 from petition.tokens import normalise_email
+
+# A campaign's mapped domains: each to the organisation it belongs to (one per domain).
+Domains = Mapping[str, str]
+NO_DOMAINS: Domains = MappingProxyType({})
 
 
 def clean_domain(raw: str) -> str | None:
@@ -55,6 +67,7 @@ async def add(
         )
     )
     await session.flush()
+    changes.record(session, campaign_id)  # every process's snapshot takes the new domain
     return True
 
 
@@ -64,32 +77,34 @@ async def remove(session: AsyncSession, campaign_id: int, domain: str) -> int:
             Affiliation.campaign_id == campaign_id, Affiliation.domain == domain
         )
     )
+    changes.record(session, campaign_id)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def verify(
-    session: AsyncSession,
-    signature_id: int,
-    campaign_id: int,
-    email_domain: str | None,
-    organisation: str | None,
-) -> bool:
-    """At confirmation: does the signer's address domain belong to the organisation named?"""
-    if not email_domain or not organisation:
-        return False
-    domain = email_domain
-    candidates = {domain, *(domain.split(".", n)[-1] for n in range(1, domain.count(".")))}
-    mapped = await session.execute(
-        select(Affiliation.organisation).where(
-            Affiliation.campaign_id == campaign_id, Affiliation.domain.in_(candidates)
+async def domains_of(session: AsyncSession, campaign_ids: Collection[int]) -> dict[int, Domains]:
+    """The mapped domains of these campaigns (those without any are left out), in one query:
+    for the campaigns' snapshot (`petition.live`)."""
+    if not campaign_ids:
+        return {}
+    result = await session.execute(
+        select(Affiliation.campaign_id, Affiliation.domain, Affiliation.organisation).where(
+            Affiliation.campaign_id.in_(campaign_ids)
         )
     )
-    verified = any(spellings.same(org, organisation) for org in mapped.scalars())
-    if verified:
-        await session.execute(
-            update(Signature)
-            .where(Signature.id == signature_id)
-            .values(affiliation_verified=True)
-            .execution_options(synchronize_session=False)
-        )
-    return verified
+    found: dict[int, dict[str, str]] = {}
+    for campaign_id, domain, organisation in result:
+        found.setdefault(campaign_id, {})[domain] = organisation
+    return {campaign_id: MappingProxyType(mapped) for campaign_id, mapped in found.items()}
+
+
+def vouches(domains: Domains, address: str, organisation: str | None) -> bool:
+    """Is the address's domain (or `address` itself, a bare domain), or a parent of it, mapped
+    to the organisation named? Nothing is read: the campaign's domains come with its snapshot."""
+    if not domains or not organisation:
+        return False  # most campaigns map no domain: nothing more to do
+    labels = address.rpartition("@")[2].split(".")
+    for n in range(len(labels) - 1):  # the domain, then each parent of two labels or more
+        mapped = domains.get(".".join(labels[n:]))
+        if mapped is not None and spellings.same(mapped, organisation):
+            return True
+    return False

@@ -10,9 +10,9 @@ caught it when it was made. The counts are added by the caller, once per batch
 
 What the statement does not decide goes the long way, in the same transaction, where it gets
 its own answer: a link unknown, used, expired or for another purpose (the long way raises the
-error the page shows), a campaign that lists organisations' domains (affiliations are checked
-there), a second link of the same signature in the batch. SQLite has no data-modifying WITH:
-there the batch is three statements (`_confirm_all_sqlite`).
+error the page shows), a second link of the same signature in the batch. (Verified
+affiliations were decided at signing: confirming looks nothing up for them.) SQLite has no
+data-modifying WITH: there the batch is three statements (`_confirm_all_sqlite`).
 """
 
 from __future__ import annotations
@@ -93,10 +93,9 @@ async def _confirm_all_sqlite(
             or link.purpose is not TokenPurpose.CONFIRM
             or link.used_at is not None
             or (link.expires_at is not None and link.expires_at <= now)
-            or link.has_affiliations
             or link.signature_id in signatures
         ):
-            continue  # the long way says what it is, or checks the affiliation
+            continue  # the long way says what it is
         signatures.add(link.signature_id)
         uses.append({"token_id": link.token_id, "at": now})
         if link.status is SignatureStatus.PENDING:
@@ -146,9 +145,6 @@ link AS (
     WHERE signature_tokens.purpose = CAST(:confirm AS text)
         AND signature_tokens.used_at IS NULL
         AND (signature_tokens.expires_at IS NULL OR signature_tokens.expires_at > input.now)
-        AND NOT EXISTS (
-            SELECT 1 FROM affiliations WHERE affiliations.campaign_id = signatures.campaign_id
-        )
     ORDER BY signatures.id, input.n
 ),
 used AS (

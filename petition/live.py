@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from petition import affiliations
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.memo import Memo
@@ -57,6 +58,8 @@ class CampaignState:
     # text alone is taken silently, it is not pushed to watchers.
     campaign: Campaign = field(compare=False, repr=False, kw_only=True)
     notice: str | None = field(compare=False, kw_only=True)  # None: none written yet
+    # Its mapped domains, for signing to decide verified affiliations without a lookup.
+    domains: affiliations.Domains = field(compare=False, kw_only=True, repr=False)
 
     def status(self, now: datetime) -> str:
         if self.opens_at is not None and now < self.opens_at:
@@ -318,6 +321,7 @@ async def read_states(
         .group_by(PrivacyNotice.campaign_id)
     )
     notices = {campaign_id: int(version) for campaign_id, version in latest}
+    domains = await affiliations.domains_of(session, [c.id for c in rows])
     states = []
     for campaign in rows:
         last = await session.scalar(
@@ -340,6 +344,7 @@ async def read_states(
                 changed_at=now,
                 campaign=campaign,
                 notice=label_of(notices[campaign.id]) if campaign.id in notices else None,
+                domains=domains.get(campaign.id, affiliations.NO_DOMAINS),
             )
         )
     return states

@@ -482,7 +482,8 @@ class AuditEntry(Base):
 
 class Affiliation(Base):
     """An email domain that belongs to an organisation, for one campaign (`chu-lyon.fr` → CHU de
-    Lyon): a signer confirming from it and naming that organisation is shown as verified."""
+    Lyon): a signer whose address is on it, who names that organisation and confirms, is shown
+    as verified (decided at signing: `petition.affiliations`)."""
 
     __tablename__ = "affiliations"
     __table_args__ = (UniqueConstraint("campaign_id", "domain", name="uq_affiliations_domain"),)

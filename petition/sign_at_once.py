@@ -63,6 +63,7 @@ class NewSignature:
     notice_version: str
     solution: Spend | None
     ctx: signing.SigningContext
+    affiliated: bool  # its address vouches for the organisation typed (`Submission.affiliated`)
 
 
 async def sign_all(session: AsyncSession, news: Sequence[NewSignature]) -> list[bool | Uncommon]:
@@ -101,7 +102,7 @@ async def _sign_rows(
 
 def _row(n: int, new: NewSignature) -> dict[str, object]:
     ctx = new.ctx
-    consent = signing.Consent(new.notice_version)
+    consent = signing.Consent(new.notice_version, affiliated=new.affiliated)
     signature = signing.signature_row(
         new.campaign, new.form, new.email_hash, new.locale, consent, ctx.now
     )
@@ -131,10 +132,16 @@ _SIGNATURE_FIELDS = (
     "publication",
     "locale",
     "consent_version",
+    "affiliation_verified",
     "sealed",
     "sealed_key_id",
 )
-_TYPES = {"campaign_id": "integer", "sealed": "bytea", "sealed_key_id": "integer"}
+_TYPES = {
+    "campaign_id": "integer",
+    "affiliation_verified": "boolean",
+    "sealed": "bytea",
+    "sealed_key_id": "integer",
+}
 # Each signing's values, one array per column, and their PostgreSQL types.
 _ARRAYS = {
     "n": "integer",
@@ -182,7 +189,7 @@ sig AS (
     )
     SELECT campaign_id, CAST(:pending AS text), email_hash, first_name, last_name, role,
         organisation, email_domain, publication, locale, consent_version, now, now,
-        NULL, false, sealed, sealed_key_id
+        NULL, affiliation_verified, sealed, sealed_key_id
     FROM fresh
     WHERE spent_now
     ORDER BY campaign_id, email_hash

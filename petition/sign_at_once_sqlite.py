@@ -97,7 +97,7 @@ def _signature_values(stored: Stored) -> Callable[[Row], tuple[Any, ...]]:
             now,
             now,
             None,  # quarantine_rule: under no rule
-            False,  # affiliation_verified
+            r["affiliation_verified"],
             r["sealed"],
             r["sealed_key_id"],
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
@@ -17,7 +17,6 @@ from petition import affiliations, counts, db, mailcap, outbox, sealing, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
-    Affiliation,
     Campaign,
     Publication,
     Signature,
@@ -81,11 +80,14 @@ class SigningContext:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """Under which privacy notice the signer consented, and whether an anti-abuse rule caught
-    the submission (it is then quarantined at confirmation, and nothing else changes)."""
+    """Under which privacy notice the signer consented, whether an anti-abuse rule caught the
+    submission (it is then quarantined at confirmation, and nothing else changes), and whether
+    their address vouches for the organisation they typed (`affiliations.vouches`, decided
+    while that organisation is in clear; it counts once the signature is confirmed)."""
 
     notice_version: str
     quarantine_rule: str | None = None
+    affiliated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +219,7 @@ def signature_row(
         "consented_at": now,
         "created_at": now,
         "quarantine_rule": consent.quarantine_rule,
-        "affiliation_verified": False,
+        "affiliation_verified": consent.affiliated,
     }
 
 
@@ -371,13 +373,8 @@ async def confirm(session: AsyncSession, token: str, now: datetime) -> Confirmed
     if db.rowcount(used) != 1:
         raise UsedLink
     # A second link for an already confirmed signature confirms nothing more and counts nothing.
-    if db.rowcount(confirmed) == 1:
-        if link.has_affiliations:
-            await affiliations.verify(
-                session, link.signature_id, link.campaign_id, link.email_domain, link.organisation
-            )
-        if not held:
-            await counts.add(session, link.campaign_id, +1)
+    if db.rowcount(confirmed) == 1 and not held:
+        await counts.add(session, link.campaign_id, +1)
     return Confirmed(link.slug)
 
 
@@ -394,14 +391,8 @@ LINKS = (
         _TOKENS.expires_at,
         _SIGNATURES.id.label("signature_id"),
         _SIGNATURES.quarantine_rule,
-        _SIGNATURES.email_domain,
-        _SIGNATURES.organisation,
         _SIGNATURES.campaign_id,
         db.table(Campaign).c.slug,
-        # Most campaigns list no organisation's domains: then none is looked up.
-        exists()
-        .where(db.table(Affiliation).c.campaign_id == _SIGNATURES.campaign_id)
-        .label("has_affiliations"),
     )
     .join_from(db.table(SignatureToken), db.table(Signature))
     .join(db.table(Campaign))
@@ -454,17 +445,30 @@ async def set_publication(
     The choice is part of the consent: its time is the time of the consent record. On a
     sealed signature, the clear columns follow it: what is no longer published is erased
     (the sealed copy keeps it for the readers), and what is newly published comes from
-    `retyped`, or MustRetype is raised.
+    `retyped`, or MustRetype is raised. A verified affiliation stays beside a retyped
+    organisation only if the address's domain vouches for that one too.
     """
     if signature.status is SignatureStatus.WITHDRAWN:
         return False
     values: dict[str, object] = {"publication": choice, "consented_at": now}
     if signature.sealed is not None:
-        values |= _clear_after(signature, choice, retyped or {})
+        shown = _clear_after(signature, choice, retyped or {})
+        values |= shown
+        organisation = shown["organisation"]
+        if signature.affiliation_verified and organisation and signature.organisation is None:
+            values["affiliation_verified"] = await _vouches_again(session, signature, organisation)
     await session.execute(update(Signature).where(Signature.id == signature.id).values(values))
     for column, value in values.items():
         setattr(signature, column, value)
     return True
+
+
+async def _vouches_again(session: AsyncSession, signature: Signature, organisation: str) -> bool:
+    """The flag was decided for the organisation typed at signing, which only the sealed box
+    holds now: does the address's domain vouch for the one typed again?"""
+    domains = await affiliations.domains_of(session, [signature.campaign_id])
+    mapped = domains.get(signature.campaign_id, affiliations.NO_DOMAINS)
+    return affiliations.vouches(mapped, signature.email_domain or "", organisation)
 
 
 def _clear_after(

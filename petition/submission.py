@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import defences, privacy, quarantine, sign_at_once, signing, tokens
+from petition import affiliations, defences, privacy, quarantine, sign_at_once, signing, tokens
 from petition import pow as proof
 from petition.defences import Defences, Screening
 from petition.forms import SignatureForm
@@ -32,10 +32,17 @@ class Submission:
     form: SignatureForm
     screening: Screening
     notice: str | None  # the campaign's current privacy notice, when the snapshot knows it
+    domains: affiliations.Domains  # the campaign's mapped domains, from the snapshot too
     settings: Settings
     locale: str
     judge: Defences
     ctx: signing.SigningContext
+
+    @property
+    def affiliated(self) -> bool:
+        """Whether the address vouches for the organisation typed: decided while it is in clear
+        (on a sealed campaign, the stored row may keep it only in the sealed box)."""
+        return affiliations.vouches(self.domains, self.form.email, self.form.organisation)
 
 
 async def receive(session: AsyncSession, submission: Submission) -> bool:
@@ -49,7 +56,7 @@ async def receive(session: AsyncSession, submission: Submission) -> bool:
     notice = s.notice
     if notice is None:  # a campaign made by a tool that wrote no notice: version 1, now
         notice = privacy.label(await privacy.current(session, s.campaign, s.settings, s.ctx.now))
-    consent = signing.Consent(notice, rule)
+    consent = signing.Consent(notice, rule, affiliated=s.affiliated)
     return await signing.sign(session, s.campaign, s.form, s.locale, consent, s.ctx)
 
 
@@ -75,7 +82,9 @@ async def receive_all(
             proofs.add(spend.challenge_hash)
         chosen.append(index)
         news.append(
-            sign_at_once.NewSignature(s.campaign, s.form, address, s.locale, s.notice, spend, s.ctx)
+            sign_at_once.NewSignature(
+                s.campaign, s.form, address, s.locale, s.notice, spend, s.ctx, s.affiliated
+            )
         )
     for index, done in zip(chosen, await sign_at_once.sign_all(session, news), strict=True):
         outcomes[index] = _after(submissions[index], done)

@@ -66,6 +66,7 @@ async def sign(request: AnyRequest, services: ServicesDep, slug: FromPath[str]) 
             form=parsed,
             screening=screening,
             notice=state.notice,
+            domains=state.domains,
             settings=services.settings,
             locale=locale_of(request),
             judge=services.defences,
