@@ -69,17 +69,22 @@ def _head(campaign: Campaign, grants: Iterable[readers.Grant], tz: str) -> str:
         "version": VERSION,
         "campaign": campaign.slug,
         "time_zone": tz,
-        "grants": [
-            {
-                "key": grant.campaign_key_id,
-                "data_public_key": _b64(grant.data_public_key),
-                "reader": _b64(grant.reader_public_key),
-                "sealed_secret": _b64(grant.sealed_secret),
-            }
-            for grant in grants
-        ],
+        "grants": grant_objects(grants),
     }
     return json.dumps(head, ensure_ascii=False)[:-1] + ', "rows": [\n'
+
+
+def grant_objects(grants: Iterable[readers.Grant]) -> list[dict[str, object]]:
+    """Grants as a sealed export carries them (and the sharing page hands them to the browser)."""
+    return [
+        {
+            "key": grant.campaign_key_id,
+            "data_public_key": _b64(grant.data_public_key),
+            "reader": _b64(grant.reader_public_key),
+            "sealed_secret": _b64(grant.sealed_secret),
+        }
+        for grant in grants
+    ]
 
 
 def _row_object(

@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import audit, readers, sealing
+from petition import audit, readers, sealed_exports, sealing
 from petition.i18n import _
 from petition.models import Campaign, Organiser
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
@@ -101,15 +101,7 @@ async def _page(
         return base64.b64encode(raw).decode()
 
     data = {
-        "grants": [
-            {
-                "key": grant.campaign_key_id,
-                "data_public_key": b64(grant.data_public_key),
-                "reader": b64(grant.reader_public_key),
-                "sealed_secret": b64(grant.sealed_secret),
-            }
-            for grant in grants
-        ],
+        "grants": sealed_exports.grant_objects(grants),
         "missing": [
             {
                 "key": item.campaign_key_id,
