@@ -8,7 +8,6 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router
@@ -18,7 +17,6 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.response import Redirect
-from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
 from petition import (
@@ -35,6 +33,7 @@ from petition import (
     templating,
     tokens,
 )
+from petition.assets import Assets
 from petition.bus import bus_for
 from petition.defences import Defences
 from petition.limits import ClientKeys, Counter, MemoryCounter, RedisCounter
@@ -63,6 +62,7 @@ from petition.web import (
     quarantine,
     reader_key,
     signatories,
+    static,
     team,
 )
 from petition.web import four_eyes as four_eyes_pages
@@ -78,7 +78,7 @@ from petition.web.ready import Ready
 from petition.writer import Writer
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = templating.STATIC_DIR
 
 
 def create_app(
@@ -114,9 +114,11 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
     catalogs = i18n.load_catalogs()
+    brand = settings.brand()
+    assets = Assets(STATIC_DIR, brand)
     # The bulk mails of a burst rendered once per campaign, language and expiry minute.
     render_mail = ShapedRenderer(
-        mail.Renderer(templating.mail_environment(), catalogs, settings.timezone)
+        mail.Renderer(templating.mail_environment(brand=brand), catalogs, settings.timezone)
     )
     bus = bus_for(settings)
     counter = _counter(settings, secret, clock)
@@ -131,7 +133,7 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         writer=Writer(sessions, bus, lanes=settings.resolved_write_lanes, counted=hub.counted),
         readers=readers,
         short_reads=readers,
-        pages=templating.page_environment(),
+        pages=templating.page_environment(brand=brand, assets=assets),
         render_mail=render_mail,
         catalogs=catalogs,
         secret=secret,
@@ -153,6 +155,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         encoded=LastEncoded(),
         defences=Defences(settings, secret, counter, client_keys),
         pow_widget=(STATIC_DIR / "vendor" / "altcha" / "altcha.min.js").exists(),
+        brand=brand,
+        assets=assets,
         closers=(counter.close,) if isinstance(counter, RedisCounter) else (),
     )
 
@@ -238,14 +242,7 @@ def routes() -> list[Any]:
             api.router(),
         ),
         _private(*_organisers()),
-        create_static_files_router(
-            path="/static",
-            directories=[STATIC_DIR],
-            name="static",
-            cache_control=None,
-            include_in_schema=False,
-            opt=csrf.NO_CSRF_COOKIE,
-        ),
+        Router(path="/", route_handlers=[static.static_file], opt=csrf.NO_CSRF_COOKIE),
     ]
 
 

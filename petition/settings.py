@@ -12,7 +12,8 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, get_args
 
-from petition import clients
+from petition import brand, clients
+from petition.brand import Brand, BrandError
 
 SmtpTls = Literal["none", "starttls", "tls"]
 LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
@@ -207,6 +208,27 @@ class Settings:
     manage_link_hours: int = 24
     """How long a "manage my signature" link stays valid."""
 
+    site_name: str = ""
+    """The organisation's name, shown at the top of every page and in mails (default: the
+    interface's own "Petitions")."""
+
+    site_accent: str = "#0b5cad"
+    """The accent colour (#rrggbb) of buttons, links and the progress bar; refused when white text
+    on it would be under 4.5:1. The dark scheme derives its own lighter shade."""
+
+    site_logo: str = ""
+    """A logo file (.svg, .png or .webp) shown beside the name; served by us, fingerprinted."""
+
+    site_operator: str = ""
+    """Who runs the site, named in every page's footer (e.g. "InterHop, association loi 1901")."""
+
+    site_contact: str = ""
+    """How to reach who runs the site (an address or a page), in the footer and the statements."""
+
+    legal_notice_file: str = ""
+    """A Markdown file: the legal notice (publisher, host), shown at /legal and linked from the
+    footer."""
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
@@ -226,6 +248,17 @@ class Settings:
     def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """The trusted reverse proxies, as networks."""
         return clients.networks(self.trusted_proxies)
+
+    def brand(self) -> Brand:
+        """Who runs the site, as pages and mails show it (reads the legal notice file)."""
+        return brand.brand(
+            name=self.site_name,
+            accent=self.site_accent,
+            logo=self.site_logo,
+            operator=self.site_operator,
+            contact=self.site_contact,
+            legal_notice_file=self.legal_notice_file,
+        )
 
     @property
     def https(self) -> bool:
@@ -283,6 +316,10 @@ class Settings:
                 raise SettingsError(f"PETITION_{name.upper()} must be at least 1")
         if self.pow_cost < 1 or self.pow_minutes < 1:
             raise SettingsError("PETITION_POW_COST and PETITION_POW_MINUTES must be positive")
+        try:
+            _ = self.brand()
+        except BrandError as exc:
+            raise SettingsError(str(exc)) from exc
         try:
             _ = self.proxies  # parsed here so that a bad value fails at start-up
         except ValueError as exc:

@@ -14,21 +14,34 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 from jinja2.runtime import Context
 
 from petition import audit, charts, forms, i18n
+from petition.assets import Assets
+from petition.brand import Brand
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def page_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
-    """Pages: every template autoescaped."""
-    return _environment(templates_dir, autoescape=True)
+def page_environment(
+    templates_dir: Path = TEMPLATES_DIR, *, brand: Brand | None = None, assets: Assets | None = None
+) -> Environment:
+    """Pages: every template autoescaped; static files linked by their fingerprinted names."""
+    env = _environment(templates_dir, autoescape=True, brand=brand or Brand())
+    if assets is None:
+        assets = Assets(STATIC_DIR, brand or Brand())
+    env.globals["asset"] = assets.url
+    env.globals["logo_url"] = assets.url(assets.logo_name) if assets.logo_name else None
+    return env
 
 
-def mail_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+def mail_environment(
+    templates_dir: Path = TEMPLATES_DIR, *, brand: Brand | None = None
+) -> Environment:
     """Mail: only the .html parts are escaped; plain-text parts must stay plain."""
-    return _environment(templates_dir, autoescape=select_autoescape(["html"], default=False))
+    autoescape = select_autoescape(["html"], default=False)
+    return _environment(templates_dir, autoescape=autoescape, brand=brand or Brand())
 
 
-def _environment(templates_dir: Path, autoescape: Any) -> Environment:
+def _environment(templates_dir: Path, autoescape: Any, brand: Brand) -> Environment:
     env = Environment(
         loader=FileSystemLoader(templates_dir),
         autoescape=autoescape,  # noqa: S701  # always given: True for pages, .html parts of mail
@@ -44,6 +57,7 @@ def _environment(templates_dir: Path, autoescape: Any) -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    env.globals["brand"] = brand
     env.globals["bar_chart"] = charts.bar_chart
     env.globals["publication_labels"] = forms.PUBLICATION_LABELS
     env.globals["audit_actions"] = audit.ACTIONS

@@ -53,7 +53,7 @@ async def test_served_pages_load_only_our_own_assets(
                 assert (await browser.get(asset)).status_code == 200
             # Our scripts only, from files: no inline code a policy would have to allow.
             scripts = re.findall(r"<script\b[^>]*>", page.text)
-            ours = r'src="/static/[a-z/]+(\.min)?\.js"'
+            ours = r'src="/static/[a-z/]+(\.min)?(\.[0-9a-f]{12})?\.js"'
             assert all(re.search(ours, tag) for tag in scripts), path
             assert "<script>" not in page.text and "</script>" not in page.text.replace(
                 "></script>", ""

@@ -14,6 +14,8 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from petition import mail, published, writer
+from petition.assets import Assets
+from petition.brand import Brand
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.defences import Defences
@@ -61,6 +63,8 @@ class Services:
     encoded: LastEncoded  # the count API's last document per campaign
     defences: Defences
     pow_widget: bool  # whether the proof-of-work widget was built (needs npm at setup)
+    brand: Brand  # who runs the site, as pages and mails show it
+    assets: Assets  # /static, by fingerprinted names
     # Released when the process stops (beside the engines and the writer).
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 

@@ -1,0 +1,35 @@
+"""/static: our own files, fingerprinted names kept a year, text sent gzipped when asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+
+from petition.assets import accepts_gzip
+from petition.web.deps import ServicesDep
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@get("/static/{path:path}", include_in_schema=False)
+async def static_file(
+    request: AnyRequest, services: ServicesDep, path: FromPath[str]
+) -> Response[bytes]:
+    found = services.assets.find(path.lstrip("/"))
+    if found is None:
+        raise NotFoundException()
+    asset = found.asset
+    etag = f'"{asset.digest}"'
+    headers = {"Cache-Control": found.cache_control, "ETag": etag}
+    if asset.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    body = asset.body
+    if asset.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding")):
+        body = asset.gzipped
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=asset.media_type, headers=headers)

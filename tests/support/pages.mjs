@@ -1,0 +1,152 @@
+// Every page of the site in the system's Chromium, driven by playwright-core, at each width given:
+// what it asks of other hosts (refused, and listed), policy violations, console errors, axe-core
+// violations, horizontal overflow, a full-page screenshot and the HTML the server sent.
+// Usage: node pages.mjs SPEC.json — SPEC holds {base, shots, html, widths, axe, organisers, pages}
+// (tests/browser/site.py writes it). Prints one JSON report on its last line of output.
+import { createRequire } from "node:module";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+
+const { chromium } = createRequire(process.env.PLAYWRIGHT_FROM)("playwright-core");
+const spec = JSON.parse(await readFile(process.argv[2], "utf8"));
+const origin = new URL(spec.base).origin;
+const axeSource = await readFile(spec.axe, "utf8");
+const STEP = 20000; // any one navigation, click or wait
+await mkdir(spec.shots, { recursive: true });
+await mkdir(spec.html, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  timeout: STEP,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--disable-domain-reliability", "--no-pings"],
+});
+
+let visit = null; // the report of the page being visited: listeners write into it
+
+async function newContext(javaScriptEnabled = true) {
+  const context = await browser.newContext({ locale: "fr-FR", javaScriptEnabled });
+  context.setDefaultTimeout(STEP);
+  // Nothing leaves this machine: a request to any other host is refused, and written down.
+  await context.route((url) => url.origin !== origin, (route) => {
+    if (visit) visit.foreign.push(route.request().url());
+    return route.abort("blockedbyclient");
+  });
+  await context.exposeBinding("__petitionPolicyViolation", (_source, text) => {
+    if (visit) visit.csp.push(text);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      globalThis.__petitionPolicyViolation(
+        `${e.violatedDirective} blocked ${e.blockedURI || "(inline)"} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  return context;
+}
+
+async function signIn(context, who) {
+  const page = await context.newPage();
+  await page.goto(`${spec.base}/organiser/login`);
+  await page.fill("#email", who.email);
+  await page.fill("#password", who.password);
+  if (who.code) await page.fill("#code", who.code);
+  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("form[action='/organiser/login'] button[type=submit]")]);
+  await page.close();
+}
+
+const contexts = { public: await newContext() };
+for (const [name, who] of Object.entries(spec.organisers)) {
+  contexts[name] = await newContext();
+  await signIn(contexts[name], who);
+}
+
+async function settle(page) {
+  await page.waitForLoadState("load");
+  // Scripts run, fonts load, the live count connects: then the page is as a person sees it.
+  await page.evaluate(() => document.fonts.ready.then(() => new Promise((r) => setTimeout(r, 250))));
+}
+
+async function check(page, entry, width, response) {
+  const report = visit;
+  report.status = response ? response.status() : null;
+  report.url = page.url();
+  report.title = await page.title();
+  if (entry.solve) report.solved = true;
+  Object.assign(report, await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    widest: [...document.querySelectorAll("body *")]
+      .map((e) => ({ e, right: e.getBoundingClientRect().right }))
+      .filter(({ right }) => right > window.innerWidth + 0.5)
+      .slice(0, 5)
+      .map(({ e, right }) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : ""} right=${Math.round(right)}`),
+  })));
+  await page.evaluate(axeSource);
+  const axe = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  report.axe = axe.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 8) }));
+  report.axeMinor = axe.violations
+    .filter((v) => v.impact !== "serious" && v.impact !== "critical")
+    .map((v) => `${v.id} (${v.impact})`);
+  report.shot = path.join(spec.shots, `${entry.name}-${width}.png`);
+  await page.screenshot({ path: report.shot, fullPage: true });
+}
+
+const results = [];
+for (const entry of spec.pages) {
+  const context = contexts[entry.audience];
+  let landed = null; // where a state-changing click led: the other widths open it again
+  for (const width of spec.widths) {
+    visit = { name: entry.name, width, console: [], csp: [], foreign: [], failed: [] };
+    const page = await context.newPage();
+    await page.setViewportSize({ width, height: width < 600 ? 844 : 800 });
+    page.on("console", (m) => {
+      if (m.type() !== "error") return;
+      const text = m.text();
+      // The document itself answering its expected error status is the page under test.
+      const own = entry.status >= 400 && m.location().url === page.url()
+        && text.startsWith(`Failed to load resource: the server responded with a status of ${entry.status}`);
+      if (!own) visit.console.push(text);
+      if (text.startsWith("Refused to")) visit.csp.push(text);
+    });
+    page.on("pageerror", (e) => visit.console.push(`uncaught: ${e.message}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400 && r.request().resourceType() !== "document") visit.failed.push(`${r.status()} ${r.url()}`);
+    });
+    try {
+      let response;
+      if (entry.click && !landed) {
+        await page.goto(`${spec.base}${entry.path}`);
+        if (entry.solve) {
+          await page.focus("#first_name");
+          await page.waitForFunction(() => {
+            const field = document.querySelector('input[name="altcha"]');
+            return field !== null && field.value.length > 20;
+          }, null, { timeout: 60000 });
+        }
+        [response] = await Promise.all([
+          page.waitForNavigation({ waitUntil: "load" }),
+          page.click(entry.click),
+        ]);
+        if (entry.once) landed = page.url();
+      } else {
+        response = await page.goto(landed || `${spec.base}${entry.path}`);
+      }
+      await settle(page);
+      await check(page, entry, width, response);
+      if (width === spec.widths[0] && response) {
+        await writeFile(path.join(spec.html, `${entry.name}.html`), await response.text());
+      }
+    } catch (e) {
+      visit.error = String(e.stack || e).slice(0, 2000);
+    }
+    await page.close();
+    results.push(visit);
+    visit = null;
+  }
+}
+for (const context of Object.values(contexts)) await context.close();
+await browser.close();
+console.log(JSON.stringify({ pages: results }));
