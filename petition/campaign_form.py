@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from petition import i18n
 from petition.campaigns import SLUG, ActionKit, CampaignSpec
 from petition.forms import OPTIONAL_FIELDS, Errors, clean_email, clean_text, clean_title
 from petition.i18n import _
@@ -28,6 +29,9 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
         errors["body"] = _("This field is required.")
     elif len(body) > BODY_MAX:
         errors["body"] = _("This is too long.")
+    language = str(data.get("language", i18n.DEFAULT_LOCALE))
+    if language not in i18n.LOCALES:
+        errors["language"] = _("Choose the language of the text.")
     kind = str(data.get("kind", CampaignKind.PETITION.value))
     if kind not in {k.value for k in CampaignKind}:
         errors["kind"] = _("Choose a petition or an open letter.")
@@ -59,6 +63,7 @@ def parse_campaign(data: Mapping[str, object], *, slug: str | None = None) -> Ca
         kit=kit,
         controller=privacy["controller"],
         privacy_contact=privacy["privacy_contact"],
+        language=language,
         required_fields=tuple(
             f for f in sorted(OPTIONAL_FIELDS) if data.get(f"require_{f}") == "yes"
         ),

@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import changes, counts
+from petition import changes, counts, i18n
 from petition.forms import OPTIONAL_FIELDS, clean_text, clean_title
 from petition.models import Campaign, CampaignKind, Grouping
 
@@ -50,6 +50,7 @@ class CampaignSpec:
     kit: ActionKit | None = None
     controller: str = ""  # who is responsible for the data, named in the privacy notice
     privacy_contact: str = ""  # whom signers write to about their data
+    language: str = "fr"  # the language of its title and text (one of i18n.LOCALES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ def parse_campaign_file(text: str) -> CampaignSpec:
     if not isinstance(meta, dict):
         raise CampaignFileError("front matter must be a mapping of keys to values")
     keys = {"slug", "title", "kind", "goal", "opens", "closes", "required", "grouping"}
-    keys |= {"controller", "privacy_contact"}
+    keys |= {"controller", "privacy_contact", "language"}
     unknown = set(meta) - keys
     if unknown:
         raise CampaignFileError(f"unknown front matter keys: {', '.join(sorted(unknown))}")
@@ -91,6 +92,7 @@ def parse_campaign_file(text: str) -> CampaignSpec:
         grouping=_grouping(meta.get("grouping", Grouping.ORGANISATION.value)),
         controller=_text(meta, "controller"),
         privacy_contact=_text(meta, "privacy_contact"),
+        language=_language(meta.get("language", i18n.DEFAULT_LOCALE)),
     )
 
 
@@ -131,6 +133,7 @@ def apply(campaign: Campaign, spec: CampaignSpec, tz: str) -> None:
     campaign.grouping = spec.grouping
     campaign.controller = spec.controller or None
     campaign.privacy_contact = spec.privacy_contact or None
+    campaign.language = spec.language
     kit = spec.kit
     campaign.kit_title = kit.title if kit else None
     campaign.kit_subject = kit.subject if kit else None
@@ -194,6 +197,12 @@ def _text(meta: dict[str, object], key: str) -> str:
     if problem:
         raise CampaignFileError(f"{key}: {problem}")
     return value
+
+
+def _language(value: object) -> str:
+    if value not in i18n.LOCALES:
+        raise CampaignFileError(f"language must be one of {', '.join(i18n.LOCALES)}")
+    return str(value)
 
 
 def _kind(value: object) -> CampaignKind:

@@ -182,6 +182,9 @@ class Campaign(Base):
     # Whether a sealed export waits for a second owner's approval (petition.four_eyes): on by
     # default; off only while the campaign has a single organiser.
     four_eyes: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The language its text is written in: pages in another interface language mark the text
+    # with it (WCAG 3.1.2), and screen readers read it with the right voice.
+    language: Mapped[str] = mapped_column(String(8), default="fr", server_default="fr")
 
     @property
     def sealed(self) -> bool:

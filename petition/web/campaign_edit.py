@@ -29,7 +29,9 @@ async def new_page(
 ) -> Response[str]:
     async with services.reading() as session:
         needs_key = await readers.current_key(session, organiser.id) is None
-    return _form(request, services, None, {"kind": "petition"}, {}, needs_key=needs_key)
+    return _form(
+        request, services, None, {"kind": "petition", "language": "fr"}, {}, needs_key=needs_key
+    )
 
 
 @post("/dashboard/new", dependencies=SIGNED_IN)
@@ -209,6 +211,7 @@ def _values(campaign: Campaign, tz: str) -> dict[str, str]:
     values = {
         "title": campaign.title,
         "kind": campaign.kind.value,
+        "language": campaign.language,
         "grouping": campaign.grouping.value,
         "kit_title": campaign.kit_title or "",
         "kit_subject": campaign.kit_subject or "",

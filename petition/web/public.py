@@ -30,8 +30,14 @@ async def index(request: AnyRequest, services: ServicesDep) -> Response[str]:
     now = services.clock()
     states = sorted(await services.hub.states(), key=lambda s: s.campaign.created_at, reverse=True)
     listed = [state.campaign for state in states if state.campaign.is_open(now)]
+    closed = [
+        state.campaign
+        for state in states
+        if state.campaign.closes_at is not None and state.campaign.closes_at <= now
+    ]
     totals = {state.id: state.count for state in states}
-    return render(request, services, "index.html", {"campaigns": listed, "totals": totals})
+    context = {"campaigns": listed, "closed": closed, "totals": totals, "now": now}
+    return render(request, services, "index.html", context)
 
 
 @get("/c/{slug:str}")
