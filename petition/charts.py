@@ -2,8 +2,9 @@
 
 The chart is meant to sit in an HTML page next to a table of the same numbers. It carries its
 own accessible name and description, and every bar a tooltip ("label: value") that screen
-readers read too. Colours come from `currentColor` and classes (`chart`, `grid`, `bar`,
-`axis-label`), so the site's stylesheet decides how it looks.
+readers read too. Colours come from `currentColor` and classes (`chart`, `grid`, `baseline`,
+`bar`, `axis-label` with `x-label` or `y-label`), so a stylesheet decides how it looks; the
+drawing has no width of its own and fills its container (`width: 100%; height: auto`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+# The drawing is made for a phone: its viewBox is about as wide as the chart is shown on a 390 px
+# screen (some 330 px once the page's margins are taken), so a font-size of 14 user units reads as
+# at least 12 px there. On a wider screen it grows with its container, text included.
+WIDTH = 360
+HEIGHT = 200
+FONT_SIZE = 14
 # Room around the plot for the labels, in SVG user units (the viewBox is width × height).
-_TOP = 10
-_BOTTOM = 22
-_RIGHT = 4
-_FONT_SIZE = 11
-_CHAR_WIDTH = 7  # a generous average glyph width at _FONT_SIZE, to leave room for y labels
+_TOP = 12
+_BOTTOM = 26
+_RIGHT = 6
+_CHAR_WIDTH = 8.5  # a generous average glyph width at FONT_SIZE, to keep labels apart
+_LABEL_GAP = 12  # at least this much room between two x labels
 _GRIDLINES = 4  # about this many steps up the y axis
-_X_LABELS = 8  # at most this many labels under the bars, so they do not overlap
 _GAP = 0.2  # share of each bar's slot left empty between bars
 
 
@@ -44,8 +50,8 @@ def bar_chart(
     *,
     title: str,
     description: str,
-    width: int = 640,
-    height: int = 200,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> Markup:
     """An `<svg>` bar chart of (label, value) points, in order, values zero or more.
 
@@ -55,7 +61,7 @@ def bar_chart(
     if any(value < 0 for _, value in points):
         raise ValueError("bar charts here show counts, which are never negative")
     ticks = _ticks(max((value for _, value in points), default=0))
-    label_width = _CHAR_WIDTH * max(len(str(tick)) for tick in ticks) + 6
+    label_width = _CHAR_WIDTH * max(len(str(tick)) for tick in ticks) + 8
     plot = _Plot(
         left=label_width,
         top=_TOP,
@@ -67,12 +73,12 @@ def bar_chart(
         # No width or height: the chart fills the width of its container and keeps its shape.
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
         f'aria-labelledby="{ident}-title {ident}-desc" '
-        f'font-size="{_FONT_SIZE}" fill="currentColor">',
+        f'font-size="{FONT_SIZE}" fill="currentColor">',
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(description)}</desc>',
         *_gridlines(plot, ticks),
         *_bars(plot, points, ticks[-1]),
-        *_x_labels(plot, [label for label, _ in points]),
+        *_x_labels(plot, [label for label, _ in points], width),
         "</svg>",
     ]
     # Every piece of text above went through escape(); the rest is our own numbers.
@@ -115,7 +121,7 @@ def _gridlines(plot: _Plot, ticks: list[int]) -> list[str]:
             f'stroke="currentColor" stroke-opacity="{opacity}" stroke-width="1"/>'
         )
         lines.append(
-            f'<text class="axis-label" x="{_n(plot.left - 4)}" y="{y}" '
+            f'<text class="axis-label y-label" x="{_n(plot.left - 6)}" y="{y}" '
             f'text-anchor="end" dominant-baseline="middle">{tick}</text>'
         )
     return lines
@@ -136,18 +142,27 @@ def _bars(plot: _Plot, points: Sequence[tuple[str, int]], top: int) -> list[str]
     return bars
 
 
-def _x_labels(plot: _Plot, labels: list[str]) -> list[str]:
-    """Every n-th label, centred under its bar, at most _X_LABELS of them."""
+def _x_labels(plot: _Plot, labels: list[str], width: int) -> list[str]:
+    """Every n-th label under its bar, as many as fit side by side without touching.
+
+    The first and last are pulled in from the edges rather than cut by them.
+    """
     if not labels:
         return []
-    every = -(-len(labels) // _X_LABELS)
+    room = _CHAR_WIDTH * max(len(label) for label in labels) + _LABEL_GAP
+    fitting = max(1, int(plot.width // room))
+    every = -(-len(labels) // fitting)
     slot = plot.width / len(labels)
-    y = _n(plot.bottom + _BOTTOM - 6)
-    return [
-        f'<text class="axis-label" x="{_n(plot.left + slot * (index + 0.5))}" y="{y}" '
-        f'text-anchor="middle">{escape(labels[index])}</text>'
-        for index in range(0, len(labels), every)
-    ]
+    y = _n(plot.bottom + _BOTTOM - 8)
+    texts = []
+    for index in range(0, len(labels), every):
+        half = _CHAR_WIDTH * len(labels[index]) / 2
+        x = min(max(plot.left + slot * (index + 0.5), half), width - half)
+        texts.append(
+            f'<text class="axis-label x-label" x="{_n(x)}" y="{y}" '
+            f'text-anchor="middle">{escape(labels[index])}</text>'
+        )
+    return texts
 
 
 def _n(number: float) -> str:

@@ -81,11 +81,13 @@ async def _log(server: LiveServer, language: str) -> list[str]:
     async with server.client() as browser:
         assert (await login(browser, OWNER, PASSWORD)).status_code == 303
         page = await browser.get(
-            "/dashboard/c/mission-sante", headers={"Accept-Language": language}
+            "/dashboard/c/mission-sante/audit", headers={"Accept-Language": language}
         )
     assert page.status_code == 200
     section = page.text[page.text.index('id="audit-title"') :]
-    cells = re.findall(r"<tr>\s*<td>.*?</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", section, re.S)
+    cells = re.findall(
+        r"<tr>\s*<td[^>]*>.*?</td>\s*<td[^>]*>.*?</td>\s*<td[^>]*>(.*?)</td>", section, re.S
+    )
     # Newest first on the page; oldest first here, as RECORDED.
     return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", c)).split()) for c in cells][::-1]
 
@@ -94,10 +96,10 @@ async def _log(server: LiveServer, language: str) -> list[str]:
 async def test_every_stored_detail_reads_as_a_phrase(server: LiveServer) -> None:
     assert await _log(server, "en") == [
         "created the campaign",
-        "exported signatures (Format: CSV, Status: Awaiting confirmation, from Dec 1, 2026)",
+        "exported signatures (Format: CSV, Status: Awaiting confirmation, from 1 December 2026)",
         "invalidated signatures (2 ticked signatures, Reason: robots)",
         "invalidated signatures (Name: dupont, Organisation: ACME, Email domain: spam.example,"
-        " up to Dec 5, 2026, Rule: Too many signatures from one connection in 10 minutes,"
+        " up to 5 December 2026, Rule: Too many signatures from one connection in 10 minutes,"
         " Reason: vague)",
         "restored signatures (1 ticked signature)",
         "released signatures from quarantine (Rule: Sent too soon after the form was shown)",
@@ -119,9 +121,14 @@ async def test_the_log_speaks_french_to_a_french_owner(server: LiveServer) -> No
     lines = await _log(server, "fr")
     export, by_rule, member = lines[1], lines[3], lines[9]
     # The words the dashboard's forms use; labels and values alike are translated.
-    for words in ("a exporté des signatures", "État", "En attente de confirmation", "1 déc. 2026"):
+    for words in (
+        "a exporté des signatures",
+        "État",
+        "En attente de confirmation",
+        "1er décembre 2026",
+    ):
         assert words in export
-    for words in ("Nom", "Organisation", "Domaine des adresses", "5 déc. 2026", "Motif"):
+    for words in ("Nom", "Organisation", "Domaine des adresses", "5 décembre 2026", "Motif"):
         assert words in by_rule
     for words in ("a ajouté un organisateur", "Fonction", "Éditeur ou éditrice"):
         assert words in member

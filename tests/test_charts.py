@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
 from markupsafe import Markup
 
+from petition import charts
 from petition.charts import bar_chart
 
 POINTS = [("lun.", 3), ("mar.", 12), ("mer.", 0), ("jeu.", 7)]
@@ -27,7 +29,9 @@ def test_chart_is_an_accessible_svg_image() -> None:
     root = parse(svg)
     assert root.tag == "svg"
     assert root.get("role") == "img"
-    assert root.get("viewBox") == "0 0 640 200"
+    assert root.get("viewBox") == f"0 0 {charts.WIDTH} {charts.HEIGHT}"
+    # No size of its own: the page's stylesheet makes it as wide as its container.
+    assert root.get("width") is None and root.get("height") is None
     title, desc = root.find("title"), root.find("desc")
     assert title is not None and title.text == "Signatures par jour"
     assert desc is not None and desc.text == "Les 4 derniers jours."
@@ -63,7 +67,7 @@ def test_bar_heights_are_proportional_to_values() -> None:
 def test_y_axis_has_round_gridlines_above_the_largest_value() -> None:
     root = parse(bar_chart([("a", 1234), ("b", 10)], title="t", description="d"))
 
-    labels = [text.text for text in root.findall("text") if text.get("text-anchor") == "end"]
+    labels = [text.text for text in root.findall("text[@class='axis-label y-label']")]
     assert labels == ["0", "500", "1000", "1500"]
     assert len(root.findall("line[@class='grid']")) == 3
     # The tallest bar stays inside the plot, below the top gridline.
@@ -73,14 +77,60 @@ def test_y_axis_has_round_gridlines_above_the_largest_value() -> None:
     assert tallest < baseline - top_grid
 
 
+def x_labels(root: ET.Element) -> list[ET.Element]:
+    return root.findall("text[@class='axis-label x-label']")
+
+
 def test_x_labels_are_sparse() -> None:
     points = [(f"{day:02d}/06", day) for day in range(1, 31)]
     root = parse(bar_chart(points, title="t", description="d"))
 
-    labels = [text.text for text in root.findall("text") if text.get("text-anchor") == "middle"]
+    labels = [text.text for text in x_labels(root)]
     assert 2 <= len(labels) <= 8
     assert labels[0] == "01/06"
     assert len(bars(root)) == 30
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [f"{day:02d}/06" for day in range(1, 31)],  # the last 30 days
+        [f"{day:02d}/06 {hour:02d}h" for day in (1, 2) for hour in range(24)],  # 48 hours
+        ["lun.", "mar."],
+    ],
+)
+def test_x_labels_never_overlap_nor_leave_the_drawing(labels: list[str]) -> None:
+    root = parse(bar_chart([(label, 1) for label in labels], title="t", description="d"))
+
+    # The same generous glyph width the chart plans with: real glyphs are narrower.
+    spans = [
+        (
+            float(t.get("x", "")) - len(t.text or "") * 4.25,
+            float(t.get("x", "")) + len(t.text or "") * 4.25,
+        )
+        for t in x_labels(root)
+    ]
+    assert spans
+    assert spans[0][0] >= 0 and spans[-1][1] <= charts.WIDTH
+    assert all(left[1] < right[0] for left, right in itertools.pairwise(spans))
+    assert len(spans) == len(labels) if len(labels) <= 3 else len(spans) < len(labels)
+
+
+def test_text_is_readable_on_a_phone() -> None:
+    """At a 390 px viewport the chart is drawn some 330 px wide: labels stay 12 px or more."""
+    root = parse(bar_chart(POINTS, title="t", description="d"))
+
+    assert float(root.get("font-size", "")) * 330 / charts.WIDTH >= 12
+
+
+def test_y_axis_has_a_few_round_ticks() -> None:
+    for largest in (1, 3, 7, 12, 48, 99, 250, 1234, 98765):
+        root = parse(bar_chart([("a", largest)], title="t", description="d"))
+        ticks = [int(t.text or "") for t in root.findall("text[@class='axis-label y-label']")]
+        step = ticks[1] - ticks[0]
+        assert 2 <= len(ticks) <= 6, (largest, ticks)
+        assert ticks[-1] >= largest
+        assert str(step).rstrip("0") in {"1", "2", "5"}, (largest, ticks)
 
 
 def test_all_zeros_gives_flat_bars() -> None:

@@ -35,11 +35,12 @@ async def addressees_page(
     slug: FromPath[str],
 ) -> Response[str]:
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
         listed = await addressees.listed(session, campaign.id)
         statuses = await addressees.statuses(session, campaign.id)
     context = {
         "campaign": campaign,
+        "role": role,
         "addressees": listed,
         "statuses": statuses,
         "per_hour": services.settings.letter_mails_per_hour,
@@ -64,7 +65,7 @@ async def import_addressees(
     upload = form.get("file")
     raw = await upload.read() if isinstance(upload, UploadFile) else b""
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
         listed = await addressees.listed(session, campaign.id)
         try:
             text = raw.decode("utf-8")
@@ -89,6 +90,7 @@ async def import_addressees(
     ]
     context = {
         "campaign": campaign,
+        "role": role,
         "addressees": listed,
         "statuses": {},
         "per_hour": services.settings.letter_mails_per_hour,

@@ -28,9 +28,15 @@ async def affiliations_page(
     slug: FromPath[str],
 ) -> Response[str]:
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
         listed = await affiliations.listed(session, campaign.id)
-    context = {"campaign": campaign, "affiliations": listed, "errors": {}, "values": {}}
+    context = {
+        "campaign": campaign,
+        "role": role,
+        "affiliations": listed,
+        "errors": {},
+        "values": {},
+    }
     return render(request, services, "organiser/affiliations.html", context)
 
 
@@ -45,7 +51,7 @@ async def change_affiliations(
     values = {key: str(form.get(key, "")) for key in ("action", "domain", "organisation")}
     domain = affiliations.clean_domain(values["domain"])
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
         errors: dict[str, str] = {}
         if domain is None:
             errors["domain"] = _("Give a domain name such as chu-lyon.fr.")
@@ -66,7 +72,13 @@ async def change_affiliations(
                 return Redirect(f"/dashboard/c/{slug}/affiliations", status_code=303)
             errors["domain"] = _("This domain is already mapped; remove it first.")
         listed = await affiliations.listed(session, campaign.id)
-    context = {"campaign": campaign, "affiliations": listed, "errors": errors, "values": values}
+    context = {
+        "campaign": campaign,
+        "role": role,
+        "affiliations": listed,
+        "errors": errors,
+        "values": values,
+    }
     return render(
         request,
         services,

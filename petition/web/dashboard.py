@@ -29,7 +29,7 @@ from petition import (
 from petition.forms import clean_text, search_text
 from petition.i18n import _
 from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
-from petition.web.access import EDITORS, SIGNED_IN, campaign_for, campaign_with_names
+from petition.web.access import EDITORS, OWNERS, SIGNED_IN, campaign_for, campaign_with_names
 from petition.web.deps import ServicesDep
 from petition.web.four_eyes import sealed_file
 from petition.web.pages import MAX_ROW_ID, disposition, locale_of, render
@@ -58,7 +58,6 @@ async def campaign_page(
     async with services.transaction() as session:
         campaign, role = await campaign_for(session, organiser, slug)
         by_status = await _counts_by_status(session, campaign)
-        entries = await audit.latest(session, campaign) if role is Role.OWNER else []
         members = await organisers.team(session, campaign) if role is Role.OWNER else []
         watch = await _watch(session, campaign, services.settings.timezone, services.clock())
         reading = await readers.named(session, campaign.id)
@@ -82,11 +81,23 @@ async def campaign_page(
         "by_status": by_status,
         "can_export": role in EDITORS,
         "needs_2fa": services.settings.exports_require_2fa and organiser.totp_secret is None,
-        "audit": entries,
-        "team": members,
-        "problem": request.query_params.get("problem"),
     }
     return render(request, services, "organiser/campaign.html", context)
+
+
+@get("/dashboard/c/{slug:str}/audit", dependencies=SIGNED_IN)
+async def audit_page(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[str]:
+    """The latest entries, for owners: 404 to strangers, 403 to members who are not owners."""
+    async with services.reading() as session:
+        campaign, role = await campaign_for(session, organiser, slug, OWNERS)
+        entries = await audit.latest(session, campaign)
+    context = {"campaign": campaign, "role": role, "organiser": organiser, "audit": entries}
+    return render(request, services, "organiser/audit.html", context)
 
 
 @post("/dashboard/c/{slug:str}/export", dependencies=SIGNED_IN, status_code=200)
@@ -208,7 +219,9 @@ async def signatures(
             session, campaign, text=text, status=status, since=dates.since, until=dates.until,
             page=_int(query.get("page"), 1),
         )  # fmt: skip
+        role = await organisers.role_on(session, organiser, campaign)
     context = {
+        "role": role,
         "since": query.get("since", ""),
         "until": query.get("until", ""),
         "campaign": campaign,
@@ -266,7 +279,9 @@ async def rule_preview(
             if rule and not rule.is_empty()
             else None
         )
+        role = await organisers.role_on(session, organiser, campaign)
     context = {
+        "role": role,
         "campaign": campaign,
         "rule": rule,
         "matched": matched,

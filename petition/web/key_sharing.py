@@ -17,7 +17,7 @@ from litestar.response import Redirect
 
 from petition import audit, readers, sealed_exports, sealing
 from petition.i18n import _
-from petition.models import Campaign, Organiser
+from petition.models import Campaign, Organiser, Role
 from petition.web.access import EDITORS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import render
@@ -34,8 +34,8 @@ async def sharing_page(
     slug: FromPath[str],
 ) -> Response[str]:
     async with services.reading() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
-    return await _page(request, services, campaign, error=None)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
+    return await _page(request, services, campaign, role, error=None)
 
 
 @post("/dashboard/c/{slug:str}/keys", dependencies=SIGNED_IN)
@@ -48,13 +48,13 @@ async def share(
     form = await request.form()
     given = parse_grants(str(form.get("grants", "")))
     async with services.transaction() as session:
-        campaign, _role = await campaign_for(session, organiser, slug, EDITORS)
+        campaign, role = await campaign_for(session, organiser, slug, EDITORS)
         if given is None:
-            return await _page(request, services, campaign, error=NOT_GRANTS, status_code=422)
+            return await _page(request, services, campaign, role, error=NOT_GRANTS, status_code=422)
         try:
             count = await readers.share(session, campaign.id, given)
         except readers.BadGrant:
-            return await _page(request, services, campaign, error=NOT_WANTED, status_code=422)
+            return await _page(request, services, campaign, role, error=NOT_WANTED, status_code=422)
         await audit.record(session, campaign, organiser, "share keys", {}, count, services.clock())
     return Redirect(f"/dashboard/c/{slug}/keys?shared={count}", status_code=303)
 
@@ -88,6 +88,7 @@ async def _page(
     request: AnyRequest,
     services: Services,
     campaign: Campaign,
+    role: Role,
     *,
     error: str | None,
     status_code: int = 200,
@@ -119,6 +120,7 @@ async def _page(
     )
     context = {
         "campaign": campaign,
+        "role": role,
         "lacking": lacking,
         "data_keys": len({item.campaign_key_id for item in wanted}),
         # Inside a <script type="application/json"> block: no "</" may end it early.

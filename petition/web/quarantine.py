@@ -11,7 +11,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import moderation, quarantine
+from petition import moderation, organisers, quarantine
 from petition.forms import clean_text
 from petition.models import Organiser
 from petition.web.access import SIGNED_IN, campaign_with_names
@@ -36,8 +36,10 @@ async def held_page(
         )
         held = await quarantine.list_held(session, campaign, rule)
         rules, domains = await quarantine.spikes(session, campaign, services.clock())
+        role = await organisers.role_on(session, organiser, campaign)
     context = {
         "campaign": campaign,
+        "role": role,
         "held": held,
         "rule": rule,
         "rules": quarantine.RULES,

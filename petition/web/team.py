@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath
@@ -17,9 +17,30 @@ from petition.forms import clean_email, clean_text
 from petition.models import Campaign, Organiser, Role
 from petition.web.access import OWNERS, SIGNED_IN, campaign_for
 from petition.web.deps import Services, ServicesDep
-from petition.web.pages import RowId, locale_of
+from petition.web.pages import RowId, locale_of, render
 
 AnyRequest = Request[Any, Any, Any]
+
+
+@get("/dashboard/c/{slug:str}/team", dependencies=SIGNED_IN)
+async def team_page(
+    request: AnyRequest,
+    services: ServicesDep,
+    organiser: NamedDependency[Organiser],
+    slug: FromPath[str],
+) -> Response[str]:
+    """Who organises the campaign, for its owners (404 to strangers, 403 to other members)."""
+    async with services.reading() as session:
+        campaign, role = await campaign_for(session, organiser, slug, OWNERS)
+        members = await organisers.team(session, campaign)
+    context = {
+        "campaign": campaign,
+        "role": role,
+        "organiser": organiser,
+        "team": members,
+        "problem": request.query_params.get("problem"),
+    }
+    return render(request, services, "organiser/team.html", context)
 
 
 @post("/dashboard/c/{slug:str}/team/add", dependencies=SIGNED_IN)
@@ -58,7 +79,7 @@ async def add_member(
     if rotated:
         await services.scrub()  # a campaign sealed now: its clear copies out of the files too
     services.sender.wake()
-    return Redirect(f"/dashboard/c/{slug}", status_code=303)
+    return Redirect(f"/dashboard/c/{slug}/team", status_code=303)
 
 
 @post("/dashboard/c/{slug:str}/team/{member_id:int}", dependencies=SIGNED_IN)
@@ -80,7 +101,7 @@ async def change_member(
         try:
             await organisers.change_role(session, campaign, member_id, role)
         except organisers.LastOwner:
-            return Redirect(f"/dashboard/c/{slug}?problem=last-owner", status_code=303)
+            return Redirect(f"/dashboard/c/{slug}/team?problem=last-owner", status_code=303)
         rotated = await readers.follow(session, campaign, services.clock())
         details = {"member_id": member_id, "role": wanted}
         await audit.record(
@@ -88,7 +109,14 @@ async def change_member(
         )
     if rotated:
         await services.scrub()
-    return Redirect(f"/dashboard/c/{slug}", status_code=303)
+    return Redirect(_after_change(slug, organiser, member_id, role), status_code=303)
+
+
+def _after_change(slug: str, organiser: Organiser, member_id: int, role: Role | None) -> str:
+    """Back to the team page, unless the owners' page is no longer theirs to see."""
+    if member_id != organiser.id or role is Role.OWNER:
+        return f"/dashboard/c/{slug}/team"
+    return "/dashboard" if role is None else f"/dashboard/c/{slug}"
 
 
 async def _invite(

@@ -223,11 +223,11 @@ async def test_the_audit_log_says_in_french_what_an_export_held(
     async with server.client() as browser:
         await login(browser, OWNER, PASSWORD, _code(clock))
         await _export(browser, format="json", since="2026-12-01", until="2026-12-05")
-        page = await browser.get("/dashboard/c/mission-sante")
+        page = await browser.get("/dashboard/c/mission-sante/audit")
     [line] = _audit_lines(page.text)
     assert line.startswith("a exporté des signatures (")
     assert re.search(r"Format\s?: JSON, État\s?: Confirmées, ", line)
-    assert "1 déc. 2026" in line and "5 déc. 2026" in line  # the days chosen, "to" included
+    assert "1er décembre 2026" in line and "5 décembre 2026" in line  # "to" included
     assert "=" not in line and "status" not in line and "confirmed" not in line
 
 
@@ -244,7 +244,9 @@ def _texts(element: ElementTree.Element) -> list[str]:
 def _audit_lines(page: str) -> list[str]:
     """What the audit log's "What" column says, line by line, as a reader sees it."""
     section = page[page.index('id="audit-title"') :]
-    cells = re.findall(r"<tr>\s*<td>.*?</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", section, re.S)
+    cells = re.findall(
+        r"<tr>\s*<td[^>]*>.*?</td>\s*<td[^>]*>.*?</td>\s*<td[^>]*>(.*?)</td>", section, re.S
+    )
     return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", cell)).split()) for cell in cells]
 
 

@@ -91,7 +91,7 @@ async def test_by_default_a_sole_owner_s_sealed_export_waits_for_a_second_owner(
         token = await _signed_in(browser, clock)
         page = await browser.get(f"{DASHBOARD}?lang=en")
         assert 'id="four-eyes-alone"' in page.text
-        assert "until you add one, under “Organisers” below" in page.text
+        assert "until one is added, with the role “Owner”, on the Team page" in page.text
         assert "turn four-eyes approval off" in page.text  # she is its only organiser
         asked = await _export(browser, token)
         assert asked.status_code == 303 and "asked=1" in asked.headers["location"]
@@ -120,8 +120,9 @@ async def test_its_sole_owner_turns_it_off_exports_at_once_and_the_log_shows_the
         page = await browser.get(f"{DASHBOARD}?lang=en")
         assert 'id="four-eyes-alone"' not in page.text
         assert "Four-eyes approval is off" in page.text
-        assert "changed the four-eyes approval of sealed exports" in page.text
-        assert "Before: on" in page.text and "After: off" in page.text
+        log = await browser.get(f"{DASHBOARD}/audit?lang=en")
+        assert "changed the four-eyes approval of sealed exports" in log.text
+        assert "Before: on" in log.text and "After: off" in log.text
         exported = await _export(browser, token)
         assert exported.status_code == 200
         assert exported.headers["content-type"].startswith("application/json")

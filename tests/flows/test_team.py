@@ -52,8 +52,8 @@ async def test_owner_invites_a_newcomer_who_joins_with_the_given_role(
         added = await _post(
             olga, f"{BOARD}/team/add", {"name": "Nina", "email": NEWCOMER, "role": "viewer"}
         )
-        assert added.status_code == 303
-        page = await olga.get(BOARD)
+        assert (added.status_code, added.headers["location"]) == (303, f"{BOARD}/team")
+        page = await olga.get(f"{BOARD}/team")
         assert "Nina" in page.text
     [mail] = await smtp.wait_for(1)
     assert mail["To"] == NEWCOMER and "Olga" in str(mail.get_body(("plain",)))
@@ -94,15 +94,17 @@ async def test_roles_change_and_the_last_owner_stays(
     )  # fmt: skip
     async with server.client() as olga:
         await login(olga, OWNER, PASSWORD)
-        board = await olga.get(BOARD)
+        board = await olga.get(f"{BOARD}/team")
         olga_id = re.findall(r'/team/(\d+)"', board.text)
         own_id = next(i for i in olga_id if int(i) != editor.id)
         refused = await _post(olga, f"{BOARD}/team/{own_id}", {"role": "viewer"})
-        assert "problem=last-owner" in refused.headers["location"]
-        assert (
-            await _post(olga, f"{BOARD}/team/{editor.id}", {"role": "owner"})
-        ).status_code == 303
-        assert (await _post(olga, f"{BOARD}/team/{own_id}", {"role": "none"})).status_code == 303
+        assert refused.headers["location"] == f"{BOARD}/team?problem=last-owner"
+        explained = await olga.get(refused.headers["location"])
+        assert "garde au moins un propriétaire" in explained.text
+        promoted = await _post(olga, f"{BOARD}/team/{editor.id}", {"role": "owner"})
+        assert (promoted.status_code, promoted.headers["location"]) == (303, f"{BOARD}/team")
+        gone = await _post(olga, f"{BOARD}/team/{own_id}", {"role": "none"})
+        assert (gone.status_code, gone.headers["location"]) == (303, "/dashboard")
         assert (await olga.get(BOARD)).status_code == 404  # no longer hers to see
     async with server.client() as ed:
         await login(ed, "ed@collectif-sante.org", PASSWORD)

@@ -142,3 +142,62 @@ async def test_posts_without_csrf_are_refused_and_gets_change_nothing(
 def _without_sessions(snapshot: dict[str, list[str]]) -> dict[str, list[str]]:
     # Signing in creates a session row, and that is all it may change.
     return {k: v for k, v in snapshot.items() if k != "organiser_sessions"}
+
+
+BOARD = "/dashboard/c/mission-sante"
+SECTIONS = {
+    "": "Overview",
+    "/signatures": "Signatures",
+    "/quarantine": "Quarantine",
+    "/moderate": "Moderation",
+    "/addressees": "Addressees",
+    "/affiliations": "Affiliations",
+    "/team": "Team",
+    "/audit": "Audit",
+}
+
+
+async def test_every_campaign_page_names_its_section_in_one_navigation(
+    server: LiveServer, clock: FakeClock, two_campaigns: dict[str, str]
+) -> None:
+    async with server.client() as olga:
+        await login(olga, OWNER, PASSWORD, pyotp.TOTP(OWNER_TOTP).at(clock()))
+        for suffix, label in SECTIONS.items():
+            page = await olga.get(f"{BOARD}{suffix}?lang=en")
+            assert page.status_code == 200, suffix
+            [nav] = re.findall(r'<nav class="board-nav".*?</nav>', page.text, re.S)
+            assert all(f'href="{BOARD}{other}"' in nav for other in SECTIONS)  # an owner's all
+            [current] = re.findall(r'<a href="([^"]+)" aria-current="page">([^<]+)<', nav)
+            assert current == (f"{BOARD}{suffix}", label)
+            assert 'href="/dashboard"' in page.text  # and the way back to every campaign
+
+
+async def test_team_and_audit_pages_are_for_owners_alone(
+    server: LiveServer,
+    sessions: SessionFactory,
+    settings: Settings,
+    clock: FakeClock,
+    campaign: Campaign,
+    password_hash: str,
+    two_campaigns: dict[str, str],
+) -> None:
+    """As on the overview before them: other members neither see them nor reach them."""
+    for role in (Role.EDITOR, Role.VIEWER):
+        await factories.organiser_with_role(
+            sessions, settings.load_secret_key(), campaign, role,
+            email=f"{role.value}@collectif-sante.org", name=role.value,
+            password_hash=password_hash, now=clock(),
+        )  # fmt: skip
+        async with server.client() as member:
+            await login(member, f"{role.value}@collectif-sante.org", PASSWORD)
+            overview = await member.get(BOARD)
+            assert overview.status_code == 200
+            for suffix in ("/team", "/audit"):
+                assert f'href="{BOARD}{suffix}"' not in overview.text, (role, suffix)
+                assert (await member.get(f"{BOARD}{suffix}")).status_code == 403, (role, suffix)
+            shown = f'href="{BOARD}/signatures"' in overview.text
+            assert shown is (role is Role.EDITOR)  # a viewer has no names to look at
+    async with server.client() as sam:  # an organiser of another campaign only
+        await login(sam, STRANGER, PASSWORD)
+        for suffix in ("/team", "/audit"):
+            assert (await sam.get(f"{BOARD}{suffix}")).status_code == 404
