@@ -62,6 +62,7 @@ from petition.web import (
     quarantine,
     reader_key,
     signatories,
+    statements,
     static,
     team,
 )
@@ -133,7 +134,9 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         writer=Writer(sessions, bus, lanes=settings.resolved_write_lanes, counted=hub.counted),
         readers=readers,
         short_reads=readers,
-        pages=templating.page_environment(brand=brand, assets=assets),
+        pages=templating.page_environment(
+            brand=brand, assets=assets, accessibility=settings.accessibility_status
+        ),
         render_mail=render_mail,
         catalogs=catalogs,
         secret=secret,
@@ -239,10 +242,14 @@ def routes() -> list[Any]:
             embeds.badge,
             letter.letter_page,
             letter.letter_pdf,
+            statements.accessibility_page,
+            statements.legal_page,
             api.router(),
         ),
         _private(*_organisers()),
-        Router(path="/", route_handlers=[static.static_file], opt=csrf.NO_CSRF_COOKIE),
+        Router(
+            path="/", route_handlers=[static.static_file, static.robots], opt=csrf.NO_CSRF_COOKIE
+        ),
     ]
 
 
@@ -292,6 +299,7 @@ def _organisers() -> list[Any]:
         campaign_edit.edit,
         dashboard.home,
         dashboard.campaign_page,
+        dashboard.audit_page,
         dashboard.export,
         four_eyes_pages.decide,
         four_eyes_pages.fetch,
@@ -300,6 +308,7 @@ def _organisers() -> list[Any]:
         dashboard.rule_preview,
         dashboard.apply_rule,
         campaign_edit.open_or_close,
+        team.team_page,
         team.add_member,
         team.change_member,
         affiliations.affiliations_page,

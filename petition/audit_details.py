@@ -3,9 +3,9 @@
 Entries keep the details their callers stored (`{"format": "json", "status": "confirmed"}`): the
 record must not change with the wording. They are put into words only when a page shows them,
 each key by a message id and its values, so that the log reads as phrases (« Format : JSON,
-État : Confirmées, du 1 déc. 2026 au 5 déc. 2026 ») rather than `format=json status=confirmed`.
-Labels are the words the dashboard's forms use for the same things. A key no caller stores yet
-still shows, as `key: value`.
+État : Confirmées, du 1er décembre 2026 au 5 décembre 2026 ») rather than
+`format=json status=confirmed`. Labels are the words the dashboard's forms use for the same
+things. A key no caller stores yet still shows, as `key: value`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from petition import defences, i18n
+from petition import dates, defences, i18n
 from petition.i18n import _
 
 # Keys shown as "label: value", their values as stored (user text, domains, rule names).
@@ -114,8 +113,8 @@ def _period(since: object, until: object, locale: str, tz: ZoneInfo) -> str:
 
 
 def _shown(day: date, locale: str) -> str:
-    # "1 déc. 2026", "Dec 1, 2026": short, and unambiguous in every language (12/1/26 is not).
-    return format_date(day, "medium", locale=locale)
+    # As every page says a day (12/1/26 would be ambiguous across languages).
+    return dates.long_date(day, locale)
 
 
 def _day(value: object, tz: ZoneInfo, *, before: bool = False) -> date | None:

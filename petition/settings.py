@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, get_args
@@ -18,12 +20,14 @@ from petition.brand import Brand, BrandError
 SmtpTls = Literal["none", "starttls", "tls"]
 LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
 HttpServer = Literal["granian", "uvicorn"]
+AccessibilityStatus = Literal["full", "partial", "none"]
 
 # Values that must never be used as a real secret: they are published in our own docs.
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
 
 
 MIN_SECRET_LENGTH = 32
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class SettingsError(ValueError):
@@ -229,6 +233,22 @@ class Settings:
     """A Markdown file: the legal notice (publisher, host), shown at /legal and linked from the
     footer."""
 
+    accessibility_status: AccessibilityStatus = "partial"
+    """How far the site conforms to the RGAA 4.1.2 (WCAG 2.2 AA), as the accessibility statement
+    (/accessibility) says: full, partial or none. The RGAA asks for "none" until an audit of the
+    site has measured it."""
+
+    accessibility_audit: str = ""
+    """Which accessibility audit was made, by whom and when, in the statement's words (e.g.
+    "Audit by an independent firm, March 2027: 87 % of the RGAA criteria met"); empty: none has
+    been made."""
+
+    accessibility_exceptions: str = ""
+    """The contents known not to be accessible, and why; one per line. Empty: none known."""
+
+    accessibility_statement_date: str = ""
+    """The day the accessibility statement was established (YYYY-MM-DD); empty: not yet dated."""
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
@@ -259,6 +279,12 @@ class Settings:
             contact=self.site_contact,
             legal_notice_file=self.legal_notice_file,
         )
+
+    @property
+    def accessibility_statement_day(self) -> date | None:
+        """The statement's date, as a day (validate() refused any other value)."""
+        raw = self.accessibility_statement_date.strip()
+        return date.fromisoformat(raw) if raw else None
 
     @property
     def https(self) -> bool:
@@ -328,6 +354,20 @@ class Settings:
             raise SettingsError(
                 "PETITION_LIVE_INTERVAL must be positive and PETITION_LIVE_RESYNC at least as long"
             )
+        self._validate_accessibility()
+
+    def _validate_accessibility(self) -> None:
+        if self.accessibility_status not in get_args(AccessibilityStatus):
+            raise SettingsError(
+                f"PETITION_ACCESSIBILITY_STATUS must be one of {get_args(AccessibilityStatus)},"
+                f" not {self.accessibility_status!r}"
+            )
+        raw = self.accessibility_statement_date.strip()
+        if raw and not _is_iso_day(raw):
+            raise SettingsError(
+                "PETITION_ACCESSIBILITY_STATEMENT_DATE must be a day written YYYY-MM-DD"
+                f" (e.g. 2026-12-01), not {raw!r}"
+            )
 
     def load_secret_key(self) -> bytes:
         """The server secret: from the setting, or generated once into var/secret.key (0600).
@@ -363,6 +403,14 @@ def _create_secret_file(path: Path) -> None:
             os.link(draft, path)
     finally:
         Path(draft).unlink()
+
+
+def _is_iso_day(raw: str) -> bool:
+    """YYYY-MM-DD and a real day: fromisoformat alone also takes 20261201 or 2026-W48-2."""
+    try:
+        return bool(_ISO_DAY.fullmatch(raw)) and bool(date.fromisoformat(raw))
+    except ValueError:
+        return False
 
 
 def _convert(name: str, kind: object, raw: str) -> object:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 
-from petition import audit, charts, forms, i18n
+from petition import audit, campaigns, charts, dates, forms, i18n
 from petition.assets import Assets
 from petition.brand import Brand
 
@@ -22,10 +20,16 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def page_environment(
-    templates_dir: Path = TEMPLATES_DIR, *, brand: Brand | None = None, assets: Assets | None = None
+    templates_dir: Path = TEMPLATES_DIR,
+    *,
+    brand: Brand | None = None,
+    assets: Assets | None = None,
+    accessibility: str = "partial",
 ) -> Environment:
-    """Pages: every template autoescaped; static files linked by their fingerprinted names."""
+    """Pages: every template autoescaped; static files linked by their fingerprinted names;
+    `accessibility` the declared conformity (the footer names it, as the RGAA asks)."""
     env = _environment(templates_dir, autoescape=True, brand=brand or Brand())
+    env.globals["accessibility"] = accessibility
     if assets is None:
         assets = Assets(STATIC_DIR, brand or Brand())
     env.globals["asset"] = assets.url
@@ -66,7 +70,17 @@ def _environment(templates_dir: Path, autoescape: Any, brand: Brand) -> Environm
     env.filters["datetime"] = _datetime
     env.filters["closing_day"] = _closing_day
     env.filters["time_left"] = time_left
+    env.filters["excerpt"] = campaigns.excerpt
+    env.filters["own_lang"] = _own_lang
     return env
+
+
+@pass_context
+def _own_lang(context: Context, text: str, language: str) -> Markup | str:
+    """A campaign's words inside a page in another language, marked with their own (WCAG 3.1.2)."""
+    if language == context.get("locale", i18n.DEFAULT_LOCALE):
+        return text
+    return Markup('<span lang="{}">{}</span>').format(language, text)
 
 
 @pass_context
@@ -75,22 +89,13 @@ def _number(context: Context, value: int) -> str:
 
 
 @pass_context
-def _date(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
-    local = value.astimezone(ZoneInfo(tz))
-    return format_date(local, format="long", locale=context.get("locale", i18n.DEFAULT_LOCALE))
+def _date(context: Context, value: date | datetime, tz: str = "Europe/Paris") -> str:
+    return dates.long_date(value, context.get("locale", i18n.DEFAULT_LOCALE), tz)
 
 
 @pass_context
 def _datetime(context: Context, value: datetime, tz: str = "Europe/Paris") -> str:
-    # Day, month, year and minutes: seconds and UTC offsets mean nothing to a signer.
-    local = value.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
-    return _minute(local, context.get("locale", i18n.DEFAULT_LOCALE))
-
-
-@functools.lru_cache(maxsize=256)
-def _minute(local: datetime, locale: str) -> str:
-    """Formatted once per minute and language: the mails of a burst share their expiry's."""
-    return format_datetime(local, format="d MMMM y, HH:mm", tzinfo=local.tzinfo, locale=locale)
+    return dates.long_datetime(value, context.get("locale", i18n.DEFAULT_LOCALE), tz)
 
 
 @pass_context

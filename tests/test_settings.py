@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,51 @@ def test_settings_read_from_environment(tmp_path: Path) -> None:
         {"PETITION_BASE_URL": "petition.example.org"},
         {"PETITION_SECURE_COOKIES": "perhaps"},
         {"PETITION_SERVER": "gunicorn"},
+        {"PETITION_ACCESSIBILITY_STATUS": "partly"},
+        {"PETITION_ACCESSIBILITY_STATEMENT_DATE": "2026-02-30"},
     ],
 )
 def test_unusable_values_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"PETITION_ACCESSIBILITY_STATUS": "conformant"},
+            "PETITION_ACCESSIBILITY_STATUS must be one of ('full', 'partial', 'none'),"
+            " not 'conformant'",
+        ),
+        *(
+            (
+                {"PETITION_ACCESSIBILITY_STATEMENT_DATE": day},
+                "PETITION_ACCESSIBILITY_STATEMENT_DATE must be a day written YYYY-MM-DD",
+            )
+            for day in ("01/12/2026", "20261201", "2026-W48-2", "2026-13-01", "soon")
+        ),
+    ],
+)
+def test_a_bad_accessibility_setting_is_refused_saying_what_is_expected(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ)
+    assert str(refused.value).startswith(message)
+
+
+def test_the_accessibility_statement_settings_are_read_from_the_environment() -> None:
+    unset = Settings.from_env({})
+    assert (unset.accessibility_status, unset.accessibility_statement_day) == ("partial", None)
+    settings = Settings.from_env(
+        {
+            "PETITION_ACCESSIBILITY_STATUS": "full",
+            "PETITION_ACCESSIBILITY_STATEMENT_DATE": "2026-12-01",
+        }
+    )
+    assert settings.accessibility_status == "full"
+    assert settings.accessibility_statement_day == date(2026, 12, 1)
 
 
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])

@@ -10,10 +10,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import campaigns, kit, letters
+from petition import campaigns, dates, kit, letters
 from petition.forms import clean_text
 from petition.web.deps import ServicesDep
-from petition.web.pages import disposition, render, render_body
+from petition.web.pages import disposition, locale_of, render, render_body
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -31,8 +31,9 @@ async def take_kit(
         raise NotFoundException
     if bad_first or bad_last:
         return Redirect(f"/c/{slug}/confirmed#kit", status_code=303)
-    today = services.clock().astimezone().date()
-    day = today.isoformat()
+    # The signer's letter says the day as people write it, in the site's time zone.
+    today = dates.local(services.clock(), services.settings.timezone).date()
+    day = dates.long_date(today, locale_of(request))
     subject = kit.fill(campaign.kit_subject or "", first, last, day)
     body = kit.fill(campaign.kit_body, first, last, day)
     chosen = str(form.get("format", "text"))

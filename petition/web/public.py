@@ -139,7 +139,9 @@ async def confirmed(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
     state = await campaign_state(services, slug)
-    context = {"campaign": state.campaign, "count": state.count}
+    campaign = state.campaign
+    share = {"url": Links(services.settings.public_url).campaign(campaign.slug)}
+    context = {"campaign": campaign, "count": state.count, "share": share, "after_signing": True}
     return render(request, services, "confirmed.html", context)
 
 

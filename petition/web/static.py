@@ -14,6 +14,25 @@ from petition.web.deps import ServicesDep
 AnyRequest = Request[Any, Any, Any]
 
 
+# Search engines may read campaigns and their public pages; never a mailed link's page, nor
+# the organisers' side (those answer no-store and carry no index anyway).
+ROBOTS = """User-agent: *
+Disallow: /dashboard
+Disallow: /organiser
+Disallow: /manage
+Disallow: /confirm/
+Disallow: /withdraw/
+Disallow: /api/
+"""
+
+
+@get("/robots.txt", include_in_schema=False, media_type="text/plain")
+async def robots() -> Response[str]:
+    return Response(
+        ROBOTS, media_type="text/plain", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 @get("/static/{path:path}", include_in_schema=False)
 async def static_file(
     request: AnyRequest, services: ServicesDep, path: FromPath[str]

@@ -8,13 +8,12 @@ import html
 import io
 import re
 from collections.abc import AsyncIterator
-from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
-from babel.dates import format_date
 from sqlalchemy import update
 
+from petition import dates
 from petition.db import SessionFactory
 from petition.models import Campaign, CampaignKind, Grouping, Publication, SignatureStatus
 from petition.settings import Settings
@@ -66,7 +65,7 @@ async def fresh(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServe
 
 
 def _day_in_french(clock: FakeClock) -> str:
-    return format_date(clock().astimezone(ZoneInfo("Europe/Paris")), format="long", locale="fr")
+    return dates.long_date(clock(), "fr", "Europe/Paris")
 
 
 def _pdf_text(data: bytes) -> str:
@@ -82,7 +81,7 @@ async def test_the_letter_groups_signatories_by_organisation_showing_only_their_
         pdf = await reader.get(f"/c/{SLUG}/letter.pdf")
     assert page.status_code == 200 and pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
-    assert 'href="/static/print.css" media="print"' in page.text
+    assert re.search(r'href="/static/print\.[0-9a-f]{12}\.css" media="print"', page.text)
     for text in (html.unescape(re.sub(r"<[^>]+>", " ", page.text)), _pdf_text(pdf.content)):
         flat = " ".join(text.split())
         # One group for the CHU whatever the spelling, largest first, then those without one.

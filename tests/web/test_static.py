@@ -102,3 +102,16 @@ async def test_the_logo_is_served_by_us_beside_the_name(
         served = await browser.get(url)
     assert served.headers["content-type"] == "image/svg+xml"
     assert served.content == logo.read_bytes()
+
+
+async def test_robots_may_read_campaigns_but_not_mailed_links_or_the_dashboard(
+    server: LiveServer,
+) -> None:
+    async with server.client() as browser:
+        robots = await browser.get("/robots.txt")
+    rules = robots.text.splitlines()
+    assert robots.headers["content-type"].startswith("text/plain")
+    assert "User-agent: *" in rules
+    for path in ("/dashboard", "/organiser", "/manage", "/confirm/", "/withdraw/"):
+        assert f"Disallow: {path}" in rules
+    assert not any(rule in {"Disallow: /", "Disallow: /c", "Disallow: /c/"} for rule in rules)
