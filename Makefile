@@ -11,7 +11,7 @@ WIDGET := petition/static/vendor/altcha/altcha.min.js
 SODIUM_SRC := ops/altcha/node_modules
 SODIUM := petition/static/vendor/sodium/libsodium-wrappers.js
 
-.PHONY: run test setup widget sodium browser-tools lint typecheck pytest messages bench bench-signing clean
+.PHONY: run test setup widget sodium browser-tools lint typecheck pytest screenshots messages bench bench-signing clean
 
 run: setup
 	$(BIN)/petition db upgrade
@@ -73,6 +73,14 @@ typecheck: setup
 
 pytest: setup browser-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Every page in Chromium at 390 px (phone) and 1280 px (desktop), with its checks (policy, console,
+# axe-core, overflow, Nu, Lighthouse): tests/browser/test_pages.py. The pictures stay, pass or fail.
+screenshots: setup browser-tools
+	@$(BIN)/pytest -q -p no:logging tests/browser/test_pages.py $(PYTEST_ARGS); status=$$?; \
+	echo "Screenshots: $(CURDIR)/build/screenshots/NAME-390.png (phone) and NAME-1280.png (desktop);"; \
+	echo "             what was measured: $(CURDIR)/build/screenshots/report.json"; \
+	exit $$status
 
 # The browser test drives the system's Chromium (if any) with playwright-core, installed with
 # the widget above. Without npm or Chromium that test is skipped, and says so.

@@ -34,8 +34,8 @@ async function sign(javaScriptEnabled, email) {
     report.label = await page.evaluate(() => document.querySelector("altcha-widget").innerText.trim());
   }
   await page.click("form[action] button[type=submit]");
-  await page.waitForURL(/\/thanks$/, { timeout: 30000 });
-  report.url = page.url();
+  await page.waitForURL(/\/thanks(#.*)?$/, { timeout: 30000 }); // the form posts to /c/SLUG#sign
+  report.url = page.url().split("#")[0];
   await context.close();
   return report;
 }

@@ -2,7 +2,7 @@
 // what it asks of other hosts (refused, and listed), policy violations, console errors, axe-core
 // violations, horizontal overflow, a full-page screenshot and the HTML the server sent.
 // Usage: node pages.mjs SPEC.json — SPEC holds {base, shots, html, widths, axe, organisers, pages}
-// (tests/browser/site.py writes it). Prints one JSON report on its last line of output.
+// (tests/browser/test_pages.py writes it from site.py). Prints one JSON report on its last line of output.
 import { createRequire } from "node:module";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -23,18 +23,25 @@ const browser = await chromium.launch({
          "--disable-default-apps", "--disable-domain-reliability", "--no-pings"],
 });
 
-let visit = null; // the report of the page being visited: listeners write into it
+const visits = new Map(); // each open page's report: the context's watchers write into it
+const visitOf = (page) => visits.get(page);
 
 async function newContext(javaScriptEnabled = true) {
   const context = await browser.newContext({ locale: "fr-FR", javaScriptEnabled });
   context.setDefaultTimeout(STEP);
   // Nothing leaves this machine: a request to any other host is refused, and written down.
   await context.route((url) => url.origin !== origin, (route) => {
-    if (visit) visit.foreign.push(route.request().url());
+    const request = route.request();
+    const page = request.frame()?.page();
+    const visit = page && visitOf(page);
+    if (visit) visit.foreign.push(request.url());
+    else orphans.push(request.url());
     return route.abort("blockedbyclient");
   });
-  await context.exposeBinding("__petitionPolicyViolation", (_source, text) => {
+  await context.exposeBinding("__petitionPolicyViolation", ({ page }, text) => {
+    const visit = visitOf(page);
     if (visit) visit.csp.push(text);
+    else orphans.push(text);
   });
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => {
@@ -51,10 +58,11 @@ async function signIn(context, who) {
   await page.fill("#email", who.email);
   await page.fill("#password", who.password);
   if (who.code) await page.fill("#code", who.code);
-  await Promise.all([page.waitForURL(/\/dashboard$/), page.click("form[action='/organiser/login'] button[type=submit]")]);
+  await Promise.all([page.waitForURL((url) => url.pathname === "/dashboard"), page.click("form[action='/organiser/login'] button[type=submit]")]);
   await page.close();
 }
 
+const orphans = []; // what no visit can own (a worker's request): reported, never lost
 const contexts = { public: await newContext() };
 for (const [name, who] of Object.entries(spec.organisers)) {
   contexts[name] = await newContext();
@@ -68,11 +76,10 @@ async function settle(page) {
 }
 
 async function check(page, entry, width, response) {
-  const report = visit;
+  const report = visitOf(page);
   report.status = response ? response.status() : null;
   report.url = page.url();
   report.title = await page.title();
-  if (entry.solve) report.solved = true;
   Object.assign(report, await page.evaluate(() => ({
     scrollWidth: document.documentElement.scrollWidth,
     innerWidth: window.innerWidth,
@@ -84,6 +91,7 @@ async function check(page, entry, width, response) {
   })));
   await page.evaluate(axeSource);
   const axe = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  report.axeRules = axe.passes.length + axe.violations.length + axe.incomplete.length;
   report.axe = axe.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 8) }));
@@ -94,13 +102,53 @@ async function check(page, entry, width, response) {
   await page.screenshot({ path: report.shot, fullPage: true });
 }
 
-const results = [];
+// The watchers catch what they are for: on the home page, an inline script (refused by the
+// policy) and a request to another host (refused by us, never sent).
+async function canary() {
+  const visit = { name: "canary", console: [], csp: [], foreign: [], failed: [] };
+  const page = await contexts.public.newPage();
+  visits.set(page, visit);
+  page.on("console", (m) => { if (m.type() === "error") visit.console.push(m.text()); });
+  await page.goto(`${spec.base}/`);
+  await page.evaluate(async () => {
+    const script = document.createElement("script");
+    script.textContent = "globalThis.inlineRan = true;";
+    document.head.append(script);
+    await new Promise((r) => setTimeout(r, 200));
+  });
+  visit.inlineRan = await page.evaluate(() => globalThis.inlineRan === true);
+  // A link to another host, followed: the policy lets a person leave; our watcher refuses it.
+  await page.evaluate(() => {
+    const away = document.createElement("a");
+    away.href = "https://example.com/canary";
+    document.body.append(away);
+    away.click();
+  });
+  await page.waitForTimeout(500);
+  await page.close();
+  visits.delete(page);
+  return visit;
+}
+const canaryReport = await canary();
+
+// Two lanes at once (this machine has two cores). Pages that follow one mail's links stay in one
+// chain, in order: the confirmation comes before the withdrawal.
+const chains = [];
 for (const entry of spec.pages) {
+  const key = /^\/(confirm|withdraw)\//.test(entry.path) ? "mail" : entry.name;
+  const chain = chains.find((c) => c.key === key);
+  if (chain) chain.entries.push(entry); else chains.push({ key, entries: [entry] });
+}
+const results = new Map();
+
+async function visitAll(entry) {
   const context = contexts[entry.audience];
   let landed = null; // where a state-changing click led: the other widths open it again
   for (const width of spec.widths) {
-    visit = { name: entry.name, width, console: [], csp: [], foreign: [], failed: [] };
+    const started = Date.now();
+    const visit = { name: entry.name, width, console: [], csp: [], foreign: [], failed: [] };
     const page = await context.newPage();
+    visits.set(page, visit);
     await page.setViewportSize({ width, height: width < 600 ? 844 : 800 });
     page.on("console", (m) => {
       if (m.type() !== "error") return;
@@ -125,6 +173,7 @@ for (const entry of spec.pages) {
             const field = document.querySelector('input[name="altcha"]');
             return field !== null && field.value.length > 20;
           }, null, { timeout: 60000 });
+          visit.solved = true; // the form is sent with its proof of work: only its fields fail
         }
         [response] = await Promise.all([
           page.waitForNavigation({ waitUntil: "load" }),
@@ -143,10 +192,19 @@ for (const entry of spec.pages) {
       visit.error = String(e.stack || e).slice(0, 2000);
     }
     await page.close();
-    results.push(visit);
-    visit = null;
+    visits.delete(page);
+    visit.ms = Date.now() - started;
+    results.set(`${entry.name} ${width}`, visit);
   }
 }
+
+async function lane() {
+  for (let chain = chains.shift(); chain; chain = chains.shift()) {
+    for (const entry of chain.entries) await visitAll(entry);
+  }
+}
+await Promise.all([lane(), lane()]);
 for (const context of Object.values(contexts)) await context.close();
 await browser.close();
-console.log(JSON.stringify({ pages: results }));
+const ordered = spec.pages.flatMap((e) => spec.widths.map((w) => results.get(`${e.name} ${w}`)));
+console.log(JSON.stringify({ canary: canaryReport, orphans, pages: ordered }));
