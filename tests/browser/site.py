@@ -10,6 +10,13 @@ SLUG = "mission-sante"  # open, with signatures
 CLOSED = "mission-close"  # closed yesterday
 LETTER = "lettre-directeurs"  # a letter, with addressees
 SUBMIT = "form[action^='/c/'] button[type=submit]"
+# What a visitor must see on a campaign page before scrolling, on a phone as on a desktop.
+FIRST_SCREEN = (
+    "h1",
+    "[data-live-count]",
+    ".count progress",
+    ".campaign-head a.button[href='#sign']",
+)
 CONFIRM = "form[action^='/confirm/'] button[type=submit]"
 WITHDRAW = "form[action^='/withdraw/']:not([action$='/publication']) button[type=submit]"
 
@@ -25,6 +32,7 @@ class Page:
     once: bool = False  # the click changes what it acts on: other widths reopen where it led
     lighthouse: bool = False  # also measured by Lighthouse
     pending: str | None = None  # a page being built: a 404 is an expected failure, for this reason
+    fold: tuple[str, ...] = ()  # elements whose place on the opened page is measured (selectors)
 
     def spec(self, tokens: dict[str, str]) -> dict[str, Any]:
         return {**asdict(self), "path": self.path.format(**tokens)}
@@ -32,9 +40,16 @@ class Page:
 
 PUBLIC = [
     Page("home", "/", lighthouse=True),
-    Page("campaign", f"/c/{SLUG}", lighthouse=True),
+    Page("campaign", f"/c/{SLUG}", lighthouse=True, fold=FIRST_SCREEN),
     Page("campaign-en", f"/c/{SLUG}?lang=en"),
-    Page("campaign-errors", f"/c/{SLUG}", status=422, click=SUBMIT, solve=True),
+    Page(
+        "campaign-errors",
+        f"/c/{SLUG}",
+        status=422,
+        click=SUBMIT,
+        solve=True,
+        fold=(".error-summary",),
+    ),
     Page("campaign-closed", f"/c/{CLOSED}"),
     Page("thanks", f"/c/{SLUG}/thanks"),
     Page("confirm", "/confirm/{confirm}"),

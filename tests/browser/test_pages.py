@@ -382,6 +382,30 @@ def test_the_pages_reach_what_they_must(crawl: Crawl) -> None:
     assert crawl.orphans == []
 
 
+@pytest.mark.parametrize("width", site.WIDTHS)
+def test_the_campaign_is_decided_on_its_first_screen(crawl: Crawl, width: int) -> None:
+    """Title, count, progress and the Sign button are all visible before any scrolling."""
+    visit = crawl.visits[("campaign", width)]
+    fold = visit["fold"]
+    assert all(fold[s] is not None for s in site.FIRST_SCREEN), fold
+    assert all(
+        fold[s]["top"] >= 0 and fold[s]["bottom"] <= visit["viewportHeight"] for s in fold
+    ), (
+        fold,
+        visit["viewportHeight"],
+    )
+
+
+@pytest.mark.parametrize("width", site.WIDTHS)
+def test_a_failed_submission_opens_at_its_error_summary_with_the_focus_on_it(
+    crawl: Crawl, width: int
+) -> None:
+    visit = crawl.visits[("campaign-errors", width)]
+    assert visit["focused"] == "div.error-summary", visit["focused"]
+    summary = visit["fold"][".error-summary"]
+    assert summary is not None and 0 <= summary["top"] < visit["viewportHeight"] / 2, summary
+
+
 def test_html_and_mails_pass_the_nu_checker(crawl: Crawl) -> None:
     if isinstance(crawl.nu, str):
         chromium.unavailable(crawl.nu)

@@ -89,6 +89,19 @@ async function check(page, entry, width, response) {
       .slice(0, 5)
       .map(({ e, right }) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : ""} right=${Math.round(right)}`),
   })));
+  // Where what a person must see first lies (before any scrolling: the page as it opened), and
+  // what has the focus.
+  report.fold = await page.evaluate((selectors) => Object.fromEntries(selectors.map((s) => {
+    const e = document.querySelector(s);
+    if (!e) return [s, null];
+    const box = e.getBoundingClientRect();
+    return [s, { top: Math.round(box.top), bottom: Math.round(box.bottom) }];
+  })), entry.fold || []);
+  report.viewportHeight = await page.evaluate(() => window.innerHeight);
+  report.focused = await page.evaluate(() => {
+    const e = document.activeElement;
+    return e ? `${e.tagName.toLowerCase()}${e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : ""}` : null;
+  });
   await page.evaluate(axeSource);
   const axe = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
   report.axeRules = axe.passes.length + axe.violations.length + axe.incomplete.length;
