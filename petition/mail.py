@@ -71,11 +71,12 @@ def render(
 ) -> RenderedMail:
     with i18n.using(catalogs, locale):
         values = {**context, "locale": locale}
-        subject = env.get_template(f"email/{name}/subject.txt").render(values)
+        subject = " ".join(env.get_template(f"email/{name}/subject.txt").render(values).split())
         return RenderedMail(
-            subject=" ".join(subject.split()),
+            subject=subject,
             text=env.get_template(f"email/{name}/body.txt").render(values),
-            html=env.get_template(f"email/{name}/body.html").render(values),
+            # The HTML part is a document: its <title> is the subject (email/_layout.html).
+            html=env.get_template(f"email/{name}/body.html").render({**values, "subject": subject}),
         )
 
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from petition import i18n
+from petition.brand import DEFAULT_ACCENT
 from petition.web import ready
 from petition.web.caching import cacheable
 from petition.web.deps import ServicesDep
@@ -52,7 +53,7 @@ async def badge(request: AnyRequest, services: ServicesDep, slug: FromPath[str])
     locale = _locale(request)
     with i18n.using(services.catalogs, locale):
         label = i18n.ngettext("signature", "signatures", state.count)
-    svg = badge_svg(label, format_decimal(state.count, locale=locale))
+    svg = badge_svg(label, format_decimal(state.count, locale=locale), services.brand.accent)
     response = cacheable(
         request, services.settings, svg.encode(), "image/svg+xml", state.modified(services.clock())
     )
@@ -71,15 +72,21 @@ def _text_width(text: str) -> int:
     return round(7 * (len(text) - narrow) + 3.5 * narrow) + 10
 
 
-def badge_svg(label: str, value: str) -> str:
+# The label's side: white on it reads at 7.5:1; the value's side is the brand's accent, which
+# brand.py refuses unless white text on it reaches 4.5:1.
+LABEL_FILL = "#555"
+
+
+def badge_svg(label: str, value: str, accent: str = DEFAULT_ACCENT) -> str:
+    """The badge: `label` on grey, `value` on the accent, both named by its <title>."""
     left, right = _text_width(label), _text_width(value)
     width = left + right
     text = f"{value} {label}"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img"'
         f' aria-label="{_xml(text)}"><title>{_xml(text)}</title>'
-        f'<rect width="{left}" height="20" fill="#555"/>'
-        f'<rect x="{left}" width="{right}" height="20" fill="#0b5cad"/>'
+        f'<rect width="{left}" height="20" fill="{LABEL_FILL}"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="{_xml(accent)}"/>'
         '<g fill="#fff" text-anchor="middle" font-family="DejaVu Sans,Verdana,sans-serif"'
         ' font-size="11">'
         f'<text x="{left / 2}" y="14">{_xml(label)}</text>'

@@ -26,13 +26,14 @@ from petition.settings import Settings
 from tests.support.clock import FakeClock
 from tests.support.journey import link, press, sign, signer
 from tests.support.public import api, api_count, campaign_on, eventually, meta, signatures, tags
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
 BASE = "http://petition.test"
 NOW = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)  # Paris is UTC+1 until 31 March
 NNBSP = "\u202f"  # French thousands separator
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
@@ -367,10 +368,13 @@ async def test_the_badge_is_an_svg_with_the_formatted_count(server: LiveServer) 
         assert "set-cookie" not in badge.headers
         assert badge.headers["cache-control"].startswith("public, ")
         svg = ET.fromstring(badge.content)  # noqa: S314  # our own server's answer, under test
-        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
-        assert svg.get("aria-label") == f"1{NNBSP}234 signatures"
-        texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+        assert svg.tag == f"{SVG}svg"
+        assert (svg.get("role"), svg.get("aria-label")) == ("img", f"1{NNBSP}234 signatures")
+        assert [t.text for t in svg.iter(f"{SVG}title")] == [f"1{NNBSP}234 signatures"]
+        texts = [t.text for t in svg.iter(f"{SVG}text")]
         assert texts == ["signatures", f"1{NNBSP}234"]
+        # The count stands on the site's accent (the default one here), in white.
+        assert [r.get("fill") for r in svg.iter(f"{SVG}rect")] == ["#555", "#0b5cad"]
 
         same = await site.get(
             f"/c/{SLUG}/badge.svg", headers={"If-None-Match": badge.headers["etag"]}
@@ -385,6 +389,36 @@ async def test_the_badge_is_an_svg_with_the_formatted_count(server: LiveServer) 
 
         none = await site.get("/c/sans-objectif/badge.svg", params={"lang": "en"})
         assert ">0<" in none.text and ">signatures<" in none.text
+
+
+@pytest.mark.usefixtures("counted")
+async def test_the_badge_and_the_widget_wear_the_organisations_accent(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """PETITION_SITE_ACCENT colours the badge's count and, through brand.css, the widget's bar
+    and button; the widget styles itself, so that it sits in any site that frames it."""
+    branded = dataclasses.replace(settings, site_accent="#7A1F5C")
+    async with serve(branded, clock) as server, server.client() as site:
+        badge = await site.get(f"/c/{SLUG}/badge.svg", params={"lang": "en"})
+        svg = ET.fromstring(badge.content)  # noqa: S314  # our own server's answer, under test
+        assert [r.get("fill") for r in svg.iter(f"{SVG}rect")] == ["#555", "#7a1f5c"]
+        assert [t.text for t in svg.iter(f"{SVG}title")] == ["1,234 signatures"]
+        assert svg.get("role") == "img"
+
+        widget = await site.get(f"/c/{SLUG}/widget")
+        sheets = [link["href"] or "" for link in tags(widget.text, "link")]
+        assert [href.split(".")[0] for href in sheets] == ["/static/brand", "/static/widget"]
+        styles = {href: await site.get(href) for href in sheets}
+        assert all(answer.status_code == 200 for answer in styles.values())
+        brand_css, widget_css = (answer.text for answer in styles.values())
+        assert "--color-accent:#7a1f5c" in brand_css
+        assert "body.widget" in widget_css and "var(--color-accent" in widget_css
+        assert "prefers-color-scheme: dark" in widget_css
+        # Without JavaScript the served page already holds the count, the bar and the button.
+        assert f"1{NNBSP}234" in widget.text and len(tags(widget.text, "progress")) == 1
+        assert [a["href"] for a in tags(widget.text, "a") if a.get("class") == "button"] == [
+            f"{BASE}/c/{SLUG}"
+        ]
 
 
 # --- The campaign page -----------------------------------------------------------------------
@@ -422,9 +456,11 @@ async def test_the_campaign_page_shows_progress_time_left_and_shares_safely(
         for anchor in outside:
             assert {"noopener", "noreferrer"} <= set((anchor["rel"] or "").split()), anchor
         scripts = [s.get("src") or "" for s in tags(page.text, "script")]
-        assert scripts[0] == "/static/live.js"
+        # By their plain names, whatever fingerprint the release gave them (petition.assets).
+        named = [re.sub(r"\.[0-9a-f]{12}(\.js)$", r"\1", src) for src in scripts]
+        assert named[0] == "/static/live.js"
         # Only our own files, and no inline script: the proof-of-work widget when it was built.
-        assert set(scripts[1:]) <= {"/static/vendor/altcha/altcha.min.js", "/static/pow.js"}
+        assert set(named[1:]) <= {"/static/vendor/altcha/altcha.min.js", "/static/pow.js"}
         for src in scripts:
             assert (await visitor.get(src)).status_code == 200, src
 

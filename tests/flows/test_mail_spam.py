@@ -4,6 +4,7 @@ against them (local rules only: no network here)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import shutil
 
@@ -22,6 +23,8 @@ pytestmark = [
 # Far below the 5.0 at which SpamAssassin calls a mail spam: ours must not even come close.
 MOST = 1.0
 _SCORE = re.compile(rb"^X-Spam-Status: \w+, score=(-?[\d.]+)", re.MULTILINE)
+_TEXT_LINK = re.compile(r"https?://\S+")
+_HTML_LINK = re.compile(r'href="(https?://[^"]+)"')
 
 
 async def _score(message: bytes) -> tuple[float, str]:
@@ -50,3 +53,10 @@ async def test_confirmation_and_already_signed_mails_score_as_ham(
     for received in smtp.received[:2]:
         score, details = await _score(received)
         assert score < MOST, details
+    # Both parts say the same: what the HTML part links to, the plain-text part spells out.
+    for message in smtp.messages[:2]:
+        plain, rich = (message.get_body((kind,)) for kind in ("plain", "html"))
+        assert plain is not None and rich is not None
+        in_text = set(_TEXT_LINK.findall(plain.get_content()))
+        in_html = {html.unescape(href) for href in _HTML_LINK.findall(rich.get_content())}
+        assert in_html == in_text and any("/withdraw/" in link for link in in_text)
