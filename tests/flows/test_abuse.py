@@ -590,10 +590,12 @@ async def test_signing_goes_on_when_redis_is_away(
 # Organisers
 
 
-_HELD_RULE = re.compile(r'<tr data-rule="([a-z_]+)">\s*<th[^>]*>.*?</th>\s*<td>(\d+)</td>', re.S)
+_HELD_RULE = re.compile(
+    r'<tr data-rule="([a-z_]+)">\s*<th[^>]*>.*?</th>\s*<td[^>]*>(\d+)</td>', re.S
+)
 _SPIKE = re.compile(
     r'<tr( class="spiking")? data-(spike|domain)="([^"]+)"><th[^>]*>.*?</th>'
-    r"<td>(\d+)</td><td>(\d+)</td>",
+    r"<td[^>]*>(\d+)</td><td[^>]*>(\d+)</td>",
     re.S,
 )
 _TICK = re.compile(r'name="id" value="(\d+)" id="held-\d+" aria-label="Test (\w+)"')
