@@ -22,6 +22,7 @@ from tests.support.accounts import PASSWORD
 from tests.support.clock import FakeClock
 from tests.support.journey import make_campaign
 from tests.support.server import LiveServer, serve
+from tests.support.settings import for_tests
 from tests.support.smtp import SmtpSink, free_port
 
 POSTGRESQL_URL = os.environ.get(
@@ -172,27 +173,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
-    return Settings(
-        var_dir=tmp_path / "var",
-        database_url=database_url,
-        secret_key="test-secret-" + "k" * 40,
-        base_url="http://petition.test",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_tls="none",
-        smtp_timeout=5,
-        mail_from="petition@petition.test",
-        outbox_poll_interval=0.2,
-        mail_retry_base=0.1,
-        mail_retry_max=0.5,
-        # Tests sign many times in a row from one address, without JavaScript and at once:
-        # the anti-abuse tests set these back to what a real site uses.
-        form_min_seconds=0,
-        burst_limit=100_000,
-        sustained_limit=100_000,
-        nojs_burst_limit=100_000,
-        nojs_sustained_limit=100_000,
-    )
+    return for_tests(tmp_path / "var", database_url, smtp.port)
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ WITHDRAW = "form[action^='/withdraw/']:not([action$='/publication']) button[type
 class Page:
     name: str  # of its screenshot: build/screenshots/NAME-WIDTH.png
     path: str  # {confirm}, {withdraw}, {manage}, {password}: tokens from the mails of the run
-    audience: str = "public"  # or an organiser of tests/browser/test_pages.py: owner, newcomer
+    # public, english (its own cookies: the language), or an organiser of test_pages.py
+    audience: str = "public"
     status: int = 200
     click: str | None = None  # a button pressed once the page is open: the page checked is next
     solve: bool = False  # before the click, wait for the proof of work
@@ -41,7 +42,7 @@ class Page:
 PUBLIC = [
     Page("home", "/", lighthouse=True),
     Page("campaign", f"/c/{SLUG}", lighthouse=True, fold=FIRST_SCREEN),
-    Page("campaign-en", f"/c/{SLUG}?lang=en"),
+    Page("campaign-en", f"/c/{SLUG}?lang=en", audience="english"),
     Page(
         "campaign-errors",
         f"/c/{SLUG}",
@@ -65,6 +66,8 @@ PUBLIC = [
     Page("widget", f"/c/{SLUG}/widget"),
     Page("not-found", "/c/nulle-part", status=404),
     Page("accessibility", "/accessibility"),
+    Page("accessibility-en", "/accessibility?lang=en", audience="english"),
+    Page("home-en", "/?lang=en", audience="english"),
     Page("legal", "/legal"),
     Page("login", "/organiser/login"),
     Page("reset", "/organiser/reset"),

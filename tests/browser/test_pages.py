@@ -34,6 +34,7 @@ from tests.support.clock import FakeClock
 from tests.support.journey import csrf_of, link, make_campaign, press, sign, signer
 from tests.support.public import campaign_on, eventually, signatures
 from tests.support.server import LiveServer, serve
+from tests.support.settings import for_tests
 from tests.support.smtp import SmtpSink, free_port
 
 SHOTS = ROOT / "build" / "screenshots"
@@ -94,26 +95,7 @@ def _settings(out: Path, database_url: str, smtp: SmtpSink) -> Settings:
         "## Éditeur\n\nCollectif santé, 1 rue de la Paix, 69001 Lyon.\n\n"
         "## Hébergeur\n\nUn hébergeur, 2 avenue du Rhône, 69002 Lyon.\n"
     )
-    return Settings(
-        legal_notice_file=str(notice),
-        var_dir=out / "var",
-        database_url=database_url,
-        secret_key="test-secret-" + "k" * 40,
-        base_url="http://petition.test",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_tls="none",
-        smtp_timeout=5,
-        mail_from="petition@petition.test",
-        outbox_poll_interval=0.2,
-        mail_retry_base=0.1,
-        mail_retry_max=0.5,
-        form_min_seconds=0,
-        burst_limit=100_000,
-        sustained_limit=100_000,
-        nojs_burst_limit=100_000,
-        nojs_sustained_limit=100_000,
-    )
+    return for_tests(out / "var", database_url, smtp.port, legal_notice_file=str(notice))
 
 
 async def _arrange(settings: Settings, clock: FakeClock) -> None:

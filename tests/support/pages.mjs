@@ -63,7 +63,8 @@ async function signIn(context, who) {
 }
 
 const orphans = []; // what no visit can own (a worker's request): reported, never lost
-const contexts = { public: await newContext() };
+// The English pages have a context of their own: ?lang=en leaves a cookie the others must not see.
+const contexts = { public: await newContext(), english: await newContext() };
 for (const [name, who] of Object.entries(spec.organisers)) {
   contexts[name] = await newContext();
   await signIn(contexts[name], who);
@@ -112,6 +113,8 @@ async function check(page, entry, width, response) {
     .filter((v) => v.impact !== "serious" && v.impact !== "critical")
     .map((v) => `${v.id} (${v.impact})`);
   report.shot = path.join(spec.shots, `${entry.name}-${width}.png`);
+  // A full-page picture of a scrolled page comes out in repeated tiles: from the top, at once.
+  await page.evaluate(() => window.scrollTo({ top: 0, behavior: "instant" }));
   await page.screenshot({ path: report.shot, fullPage: true });
 }
 
