@@ -29,6 +29,11 @@ RECOURSE = {
     "phone": _("call the Défenseur des droits on 09 69 39 00 00 (charged as a local call);"),
     "post": _("send a letter by post, free of charge (no stamp needed):"),
 }
+# Where the recourse is made: plain links to the authority's own site, followed only by choice.
+RECOURSE_LINKS = {
+    "form": "https://formulaire.defenseurdesdroits.fr/",
+    "delegate": "https://www.defenseurdesdroits.fr/",
+}
 MSGID_LANGUAGE = "en"  # message ids are English: the English recourse needs no catalog
 LANGUAGE_NAMES = {"fr": "En français", "en": "In English"}
 
@@ -45,6 +50,7 @@ async def accessibility_page(request: AnyRequest, services: ServicesDep) -> Resp
         "site_url": settings.public_url if settings.base_url else "",
         "contact_link": _link(services.brand.contact_href),
         "recourse": _recourse_in_each_language(services, locale),
+        "recourse_links": RECOURSE_LINKS,
     }
     return render(request, services, "accessibility.html", context)
 
