@@ -1,15 +1,10 @@
 // Signs a campaign in the system's Chromium, driven by playwright-core: once with JavaScript
 // (the proof-of-work widget runs) and once without. Prints one JSON report on stdout.
 // Usage: node browser.mjs BASE_URL SLUG EMAIL_WITH_JS EMAIL_WITHOUT_JS
-import { createRequire } from "node:module";
+import { launch } from "./launch.mjs";
 
-const { chromium } = createRequire(process.env.PLAYWRIGHT_FROM)("playwright-core");
 const [base, slug, withJs, withoutJs] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 
 async function sign(javaScriptEnabled, email) {
   const context = await browser.newContext({ javaScriptEnabled, locale: "fr-FR" });

@@ -5,11 +5,10 @@
 //   sign       {slug, email, javaScript, keyboard}: sign, confirm from the mail, withdraw
 //   organiser  {slug, email, password, name}: sign in, turn on two factors, sign in again with
 //              a code, export the verified list as CSV with the page's button
-import { createRequire } from "node:module";
+import { launch } from "./launch.mjs";
 import { readFile } from "node:fs/promises";
 import readline from "node:readline";
 
-const { chromium } = createRequire(process.env.PLAYWRIGHT_FROM)("playwright-core");
 const [base, journey, optionsJson] = process.argv.slice(2);
 const options = JSON.parse(optionsJson);
 const origin = new URL(base).origin;
@@ -23,13 +22,7 @@ async function ask(question) {
   return JSON.parse(value);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  timeout: STEP,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-domain-reliability", "--no-pings"],
-});
+const browser = await launch({ timeout: STEP });
 const report = { console: [], csp: [], foreign: [], failed: [], steps: [] };
 const context = await browser.newContext({
   locale: "fr-FR", javaScriptEnabled: options.javaScript !== false, acceptDownloads: true,

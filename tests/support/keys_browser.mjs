@@ -6,17 +6,12 @@
 //   share SLUG KEY PASSPHRASE               share older data keys on /dashboard/c/SLUG/keys
 // Environment: PLAYWRIGHT_FROM, CHROMIUM, COOKIES (JSON [{name, value}]); SHOTS, a folder for
 // screenshots of the pages, to look at them.
-import { createRequire } from "node:module";
+import { launch } from "./launch.mjs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-const { chromium } = createRequire(process.env.PLAYWRIGHT_FROM)("playwright-core");
 const [base, step, out, ...args] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const context = await browser.newContext({ locale: "fr-FR", acceptDownloads: true });
 await context.addCookies(JSON.parse(process.env.COOKIES).map((c) => ({ name: c.name, value: c.value, url: base })));
 const page = await context.newPage();

@@ -3,11 +3,10 @@
 // violations, horizontal overflow, a full-page screenshot and the HTML the server sent.
 // Usage: node pages.mjs SPEC.json — SPEC holds {base, shots, html, widths, axe, organisers, pages}
 // (tests/browser/test_pages.py writes it from site.py). Prints one JSON report on its last line of output.
-import { createRequire } from "node:module";
+import { launch } from "./launch.mjs";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 
-const { chromium } = createRequire(process.env.PLAYWRIGHT_FROM)("playwright-core");
 const spec = JSON.parse(await readFile(process.argv[2], "utf8"));
 const origin = new URL(spec.base).origin;
 const axeSource = await readFile(spec.axe, "utf8");
@@ -15,13 +14,7 @@ const STEP = 20000; // any one navigation, click or wait
 await mkdir(spec.shots, { recursive: true });
 await mkdir(spec.html, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  timeout: STEP,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-domain-reliability", "--no-pings"],
-});
+const browser = await launch({ timeout: STEP });
 
 const visits = new Map(); // each open page's report: the context's watchers write into it
 const visitOf = (page) => visits.get(page);
