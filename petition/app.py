@@ -195,12 +195,12 @@ def _sender(
 
 
 @contextlib.asynccontextmanager
-async def running(services: Services, *, send_mail: bool) -> AsyncIterator[None]:
+async def running(services: Services, *, background: bool) -> AsyncIterator[None]:
     """Everything a process of this site keeps going while it serves or works."""
     await _bring_up_to_date(services)
     await services.writer.start()
     try:
-        async with jobs.running(services, send_mail=send_mail):
+        async with jobs.running(services, background=background):
             yield
     finally:
         await services.writer.stop()
@@ -218,7 +218,7 @@ async def _bring_up_to_date(services: Services) -> None:
 
 @contextlib.asynccontextmanager
 async def _web_lifespan(services: Services, _app: Litestar) -> AsyncIterator[None]:
-    async with running(services, send_mail=services.settings.run_mail_sender):
+    async with running(services, background=services.settings.run_mail_sender):
         await services.hub.start()
         try:
             # What start-up loaded stays for good: out of the collector's way.

@@ -90,8 +90,10 @@ class Settings:
     """Seconds between two looks at the outbox when nothing woke the sender up."""
 
     run_mail_sender: bool = True
-    """Whether this server process drains the outbox (several processes may, safely).
-    Turn it off in web processes when `petition worker` runs beside them."""
+    """Whether this server process does the background work: drains the outbox and runs the
+    scheduled jobs (retention purge, counts check). Several processes may, safely: each mail
+    leaves once, each job runs once per period. Turn it off in the web processes when `petition
+    worker` runs beside them, and they only answer requests."""
 
     write_lanes: int = 0
     """Write batches committed at the same time by one process (group commit). 0 chooses:
@@ -166,7 +168,7 @@ class Settings:
     letter_mails_per_hour: int = 60
     """Letters to addressees leave at most this many an hour (receiving servers dislike bursts)."""
 
-    counts_check_minutes: int = 60
+    counts_check_minutes: float = 60
     """Counters are compared with the signatures (and repaired) this often; 0 turns it off."""
 
     unconfirmed_days: int = 7

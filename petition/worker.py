@@ -29,7 +29,7 @@ async def run(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> 
     for sig in EXIT_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running(services, send_mail=True):
+        async with running(services, background=True):
             log.info("worker started: sending mail, running the scheduled jobs")
             with runtime.settled():
                 await stop.wait()

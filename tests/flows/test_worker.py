@@ -17,12 +17,13 @@ from typing import IO
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from petition import schedule
 from petition.db import SessionFactory
-from petition.models import OutboxMail, OutboxStatus
+from petition.models import CounterShard, OutboxMail, OutboxStatus
 from petition.settings import Settings
-from tests.support.journey import sign, signer
+from tests.support.journey import link, press, settled_count, sign, signer
 from tests.support.process import petition_serve
 from tests.support.smtp import SmtpSink
 
@@ -132,3 +133,72 @@ async def test_a_worker_sends_the_mail_of_two_web_processes_once_each_and_stops_
     assert len(rows) == SIGNERS
     assert {row.status for row in rows} == {OutboxStatus.SENT}
     assert all(r.to_address is None and r.body_text is None and r.context is None for r in rows)
+
+
+PERIOD_MINUTES = 0.03  # 1.8 s: several periods within the test
+JOBS = {"purge": "scheduled retention purge ran", "counts_check": "scheduled counts check ran"}
+
+
+async def test_jobs_run_once_per_period_across_processes_and_counts_agree_everywhere(
+    settings: Settings, smtp: SmtpSink, sessions: SessionFactory
+) -> None:
+    """Two web processes and a worker, all three willing to send mail and run the scheduled
+    jobs, on one database: each mail leaves once, each job runs once per period (not once per
+    process), a counter that drifted is repaired once, and both web processes show the count."""
+    if settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("several hosts share one database on PostgreSQL only")
+    env = {
+        **site_env(settings, smtp),
+        "PETITION_PURGE_MINUTES": str(PERIOD_MINUTES),
+        "PETITION_COUNTS_CHECK_MINUTES": str(PERIOD_MINUTES),
+        "PETITION_LIVE_RESYNC": "60",  # the repaired count must come by the bus, not a resync
+    }
+    period = PERIOD_MINUTES * 60
+    addresses = [f"infirmier{n}@example.org" for n in range(20)]
+    loop = asyncio.get_running_loop()
+    began = loop.time()  # the jobs may run from the first process's start
+    async with (
+        petition_serve(env) as first,
+        petition_serve(env) as second,
+        petition_worker(env) as worker,
+    ):
+        bases = [first.base_url, second.base_url]
+
+        async def one(n: int, address: str) -> None:
+            async with httpx.AsyncClient(base_url=bases[n % 2], timeout=30) as browser:
+                assert (await sign(browser, SLUG, signer(address))).status_code == 303
+
+        await asyncio.gather(*(one(n, a) for n, a in enumerate(addresses)))
+        await smtp.wait_for(len(addresses), within=60)
+        async with httpx.AsyncClient(base_url=bases[0], timeout=30) as browser:
+            for message in smtp.messages[: len(addresses) // 2]:
+                assert (await press(browser, link(message, "confirm"))).status_code == 303
+        confirmed = len(addresses) // 2
+        async with sessions() as session, session.begin():  # a counter drifts (a bad restore)
+            await session.execute(
+                update(CounterShard)
+                .where(CounterShard.shard == 0)
+                .values(confirmed=CounterShard.confirmed + 7)
+            )
+        await asyncio.sleep(4 * period)
+        counts = []
+        for base in bases:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as browser:
+                counts.append(await settled_count(browser, SLUG, confirmed, within=10))
+        async with sessions() as session:
+            runs = await schedule.last_runs(session)
+        logs = [first.log_text(), second.log_text(), _text(worker.log)]
+        elapsed = loop.time() - began
+
+    assert counts == [confirmed, confirmed]
+    received = Counter(str(m["To"]) for m in smtp.messages)
+    assert sorted(received) == sorted(addresses) and set(received.values()) == {1}
+    for name, line in JOBS.items():
+        ran = sum(log.count(line) for log in logs)
+        # One run per period at most, whichever process claimed it: not three per period.
+        assert 2 <= ran <= elapsed / period + 1, (name, ran, elapsed)
+        # Every claim ran and said so (the log line may come before its claim commits).
+        assert runs[name][1] <= ran <= runs[name][1] + 1, (name, runs, ran)
+    repaired = sum(log.count("signatures are confirmed: repaired") for log in logs)
+    assert repaired == 1, logs
+    assert all("Traceback" not in log for log in logs), logs
