@@ -14,6 +14,7 @@ from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.response import Redirect
@@ -36,10 +37,12 @@ from petition import (
 from petition.assets import Assets
 from petition.bus import bus_for
 from petition.defences import Defences
+from petition.journal import Journal
 from petition.limits import ClientKeys, Counter, MemoryCounter, RedisCounter
 from petition.live import Cache, Hub, HubTiming
 from petition.mail_shapes import ShapedRenderer
 from petition.memo import Memo
+from petition.metrics import Metrics
 from petition.models import utcnow
 from petition.outbox import Sender
 from petition.passwords import Passwords
@@ -67,6 +70,7 @@ from petition.web import (
     team,
 )
 from petition.web import four_eyes as four_eyes_pages
+from petition.web import metrics as metrics_pages
 from petition.web import privacy as privacy_pages
 from petition.web.access import SecondFactorNeeded
 from petition.web.caching import LastEncoded
@@ -74,6 +78,7 @@ from petition.web.deps import Services
 from petition.web.head import Site
 from petition.web.headers import security_headers_for
 from petition.web.impossible import RefuseImpossibleAddresses
+from petition.web.metrics import MeasuredSite
 from petition.web.pages import LANG_COOKIE, link_problem, render
 from petition.web.ready import Ready
 from petition.writer import Writer
@@ -90,7 +95,10 @@ def create_app(
     """The web application: the services, the routes, and the jobs this process runs."""
     services = build_services(settings, clock)
     ready = Ready(services.hub, services.clock, csrf.config(settings, services.secret), LANG_COOKIE)
-    return Site(
+    # Requests are timed only where someone may read the figures (PETITION_METRICS_TOKEN).
+    measured = functools.partial(MeasuredSite, metrics=services.metrics)
+    site: Callable[..., Site] = measured if settings.metrics_token else Site
+    return site(
         ready=ready,
         route_handlers=routes(),
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
@@ -99,6 +107,7 @@ def create_app(
         exception_handlers=_error_pages(services),
         lifespan=[functools.partial(_web_lifespan, services)],
         openapi_config=_openapi(),
+        logging_config=_logging(settings),
         before_send=[security_headers_for(https=settings.https)],
         state=State({"services": services}),  # for tools that look inside (tests, benches)
     )
@@ -110,7 +119,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     url = settings.resolved_database_url
     engine = db.create_engine(url)
     read_engine = db.create_read_engine(url)
-    sessions = db.create_session_factory(engine)
+    # Every write path erases through these sessions: what they erase is journalled.
+    sessions = db.create_session_factory(engine, Journal(settings.resolved_journal_file))
     readers = db.create_session_factory(read_engine)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)
@@ -125,7 +135,14 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     counter = _counter(settings, secret, clock)
     client_keys = ClientKeys(counter, clock)
     cached = settings.breakdown_seconds
-    hub = Hub(readers, bus, clock, HubTiming(settings.live_interval, settings.live_resync))
+    metrics = Metrics()
+    hub = Hub(
+        readers,
+        bus,
+        clock,
+        HubTiming(settings.live_interval, settings.live_resync),
+        watching=metrics.watching,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -160,7 +177,8 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
         pow_widget=(STATIC_DIR / "vendor" / "altcha" / "altcha.min.js").exists(),
         brand=brand,
         assets=assets,
-        closers=(counter.close,) if isinstance(counter, RedisCounter) else (),
+        metrics=metrics,
+        closers=(*((counter.close,) if isinstance(counter, RedisCounter) else ()), metrics.close),
     )
 
 
@@ -234,6 +252,8 @@ def routes() -> list[Any]:
         *_signers(),
         _cookie_free(
             public.health,
+            metrics_pages.readiness,
+            metrics_pages.metrics_page,
             public.challenge,
             privacy_pages.notice_page,
             privacy_pages.notice_version,
@@ -320,6 +340,14 @@ def _organisers() -> list[Any]:
         quarantine.held_page,
         quarantine.act_on_held,
     ]
+
+
+def _logging(settings: Settings) -> LoggingConfig:
+    """Litestar sets up the process's logging as the app starts (in each worker): its own
+    way, or one JSON object per line (PETITION_LOG_FORMAT=json)."""
+    if settings.log_format == "json":
+        return LoggingConfig(formatters={"standard": {"()": logs.JsonFormatter}})
+    return LoggingConfig()
 
 
 def _openapi() -> OpenAPIConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -13,11 +13,14 @@ from pathlib import Path
 from petition import (
     campaigns,
     changes,
+    cli_backup,
+    cli_doctor,
     cli_keys,
     counts,
     db,
     exports,
     four_eyes,
+    logs,
     migrate,
     organisers,
     privacy,
@@ -30,6 +33,7 @@ from petition import (
 from petition.bus import bus_for
 from petition.db import create_engine, create_read_engine, create_session_factory
 from petition.forms import clean_email
+from petition.journal import Journal
 from petition.models import Role, SignatureStatus, utcnow
 from petition.settings import Settings, SettingsError
 from petition.signing import Links
@@ -38,12 +42,12 @@ from petition.signing import Links
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(cli_keys.spelled(list(sys.argv[1:] if argv is None else argv)))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"petition: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -120,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge.set_defaults(handler=_purge)
     cli_keys.register(commands)
+    cli_backup.register(commands)
+    cli_doctor.register(commands)
     return parser
 
 
@@ -136,6 +142,9 @@ def _secret_ready(settings: Settings) -> bool:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     if not _secret_ready(settings):  # made here, once, before the workers start
         return 2
+    if settings.metrics_token:
+        _share_metrics(settings.var_dir / "metrics")
+    json_logs = settings.log_format == "json"
     app = "petition.app:create_app_from_env"
     if settings.server == "granian":
         from granian.constants import HTTPModes, Interfaces
@@ -158,11 +167,13 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
             http=HTTPModes.http1,  # what uvicorn speaks; the reverse proxy speaks HTTP/1.1
             websockets=False,  # no route uses them
             log_access=False,
+            log_dictconfig=logs.json_config("_granian", "granian.access") if json_logs else None,
             workers_kill_timeout=15,
         ).serve()
         return 0
 
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     uvicorn.run(
         app,
@@ -177,8 +188,20 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         ws="none",  # no route uses them (uvicorn[standard] would otherwise speak them)
         # Live streams never end by themselves: at shutdown, give them this long, then close.
         timeout_graceful_shutdown=5,
+        log_config=logs.json_config("uvicorn") if json_logs else LOGGING_CONFIG,
     )
     return 0
+
+
+def _share_metrics(directory: Path) -> None:
+    """Where the workers write their figures, for a scrape to add them up: emptied, since
+    counters start again with the server. prometheus_client reads the variable when first
+    imported, in each worker: it must be set before any starts."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for left in directory.glob("*.db"):
+        left.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
@@ -416,8 +439,9 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run_purge(settings: Settings, *, dry_run: bool) -> int:
     engine = create_engine(settings.resolved_database_url)
+    journal = Journal(settings.resolved_journal_file)  # what it deletes, a restore deletes again
     try:
-        async with create_session_factory(engine)() as session:
+        async with create_session_factory(engine, journal)() as session:
             transaction = await session.begin()
             report = await retention.purge(
                 session, utcnow(), retention.Policy.from_settings(settings)

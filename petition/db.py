@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from petition import sqlite_inline
+from petition.journal import Journal
+from petition.journal import session_options as journal_options
 
 SessionFactory = async_sessionmaker[AsyncSession]
 _P = ParamSpec("_P")
@@ -156,8 +158,13 @@ async def off_loop(session: AsyncSession) -> None:
     await session.connection(execution_options=OFF_LOOP)
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(engine: AsyncEngine, journal: Journal | None = None) -> SessionFactory:
+    """Sessions on `engine`; with a journal, what they erase is journalled as they commit
+    (petition.journal). Without one they refuse to erase: for readers, and commands that
+    never erase."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, **journal_options(journal)
+    )
 
 
 async def scrub(engine: AsyncEngine) -> None:

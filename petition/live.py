@@ -128,8 +128,11 @@ class Hub:
         bus: Bus,
         clock: Callable[[], datetime],
         timing: HubTiming = HubTiming(),
+        *,
+        watching: Callable[[float], None] = lambda _change: None,
     ) -> None:
         self._sessions = sessions
+        self._watching = watching  # told +1 when a stream begins, -1 when it ends
         self._bus = bus
         self._clock = clock
         self._timing = timing
@@ -232,18 +235,22 @@ class Hub:
         """A campaign's stream: its count now, then each change, with heartbeats between."""
         topic = self._topics[campaign_id]
         version = topic.version
-        yield f"retry: {RETRY_MS}\n\n".encode() + topic.event
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._timing.heartbeat):
-                    await topic.wait(version)
-            if self._closing:
-                break
-            if topic.version == version:
-                yield b": keep-alive\n\n"
-            else:
-                version = topic.version
-                yield topic.event
+        self._watching(+1)
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode() + topic.event
+            while not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._timing.heartbeat):
+                        await topic.wait(version)
+                if self._closing:
+                    break
+                if topic.version == version:
+                    yield b": keep-alive\n\n"
+                else:
+                    version = topic.version
+                    yield topic.event
+        finally:
+            self._watching(-1)
 
     def _since_load(self) -> float:
         return asyncio.get_running_loop().time() - self._loaded_at

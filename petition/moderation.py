@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, counts, db
+from petition import audit, counts, db, journal
 from petition.models import Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 50
@@ -143,22 +143,34 @@ async def invalidate(
     """Invalidate what the rule matches; the count drops by the confirmed ones among them."""
     if rule.is_empty():
         raise ValueError("a rule must say what it applies to")
-    # Counted ones first, so that the count drops by exactly those; then pending and held ones.
+    # Uncounted ones first, then the counted ones, so that the count drops by exactly those,
+    # even while signers confirm at the same moment. The status is tested on the row itself
+    # as well as in the rule's subquery: PostgreSQL re-checks a row's own conditions when it
+    # had to wait for a concurrent change of it (a confirmation), never a subquery's; so a
+    # signature confirmed meanwhile escapes the first pass and is caught, counted, by the second
+    # (signatures become confirmed, never pending again).
     changed = 0
     for statuses in (
-        (SignatureStatus.CONFIRMED,),
         (SignatureStatus.PENDING, SignatureStatus.QUARANTINED),
+        (SignatureStatus.CONFIRMED,),
     ):
         result = await session.execute(
             update(Signature)
-            .where(Signature.id.in_(_matching(campaign, rule, statuses).scalar_subquery()))
+            .where(
+                Signature.id.in_(_matching(campaign, rule, statuses).scalar_subquery()),
+                Signature.status.in_(statuses),
+            )
             .values(
                 status=SignatureStatus.INVALIDATED, invalidated_at=now, invalidation_reason=reason
             )
-            .returning(Signature.id)
+            .returning(Signature.id, Signature.email_hash)
             .execution_options(**db.OFF_LOOP)  # as many rows as the rule matches
         )
-        done = len(result.all())
+        rows = result.all()
+        # Outside the database too (ids and keyed hashes, never the reason): a restore from
+        # an older backup invalidates them again.
+        journal.note(session, journal.INVALIDATION, campaign.id, rows, at=now)
+        done = len(rows)
         if statuses == (SignatureStatus.CONFIRMED,) and done:
             await counts.add(session, campaign.id, -done)
         changed += done
@@ -178,33 +190,42 @@ async def restore(
     session: AsyncSession, campaign: Campaign, rule: Rule, organiser: Organiser, now: datetime
 ) -> int:
     """Undo invalidations: back to confirmed (and counted) or pending, as before."""
-    restorable = _matching(campaign, rule, (SignatureStatus.INVALIDATED,)).scalar_subquery()
+    # The status on the row too (see `invalidate`): one withdrawn meanwhile stays withdrawn.
+    restorable = and_(
+        Signature.id.in_(
+            _matching(campaign, rule, (SignatureStatus.INVALIDATED,)).scalar_subquery()
+        ),
+        Signature.status == SignatureStatus.INVALIDATED,
+    )
     confirmed = await session.execute(
         update(Signature)
-        .where(Signature.id.in_(restorable), Signature.confirmed_at.is_not(None))
+        .where(restorable, Signature.confirmed_at.is_not(None))
         .values(
             status=SignatureStatus.CONFIRMED,
             invalidated_at=None,
             invalidation_reason=None,
             quarantine_rule=None,
         )
-        .returning(Signature.id)
+        .returning(Signature.id, Signature.email_hash)
         .execution_options(**db.OFF_LOOP)
     )
-    recounted = len(confirmed.all())
+    restored = list(confirmed.all())
+    recounted = len(restored)
     pending = await session.execute(
         update(Signature)
-        .where(and_(Signature.id.in_(restorable), Signature.confirmed_at.is_(None)))
+        .where(restorable, Signature.confirmed_at.is_(None))
         .values(
             status=SignatureStatus.PENDING,
             invalidated_at=None,
             invalidation_reason=None,
             quarantine_rule=None,
         )
-        .returning(Signature.id)
+        .returning(Signature.id, Signature.email_hash)
         .execution_options(**db.OFF_LOOP)
     )
-    total = recounted + len(pending.all())
+    restored += pending.all()
+    journal.note(session, journal.RESTORATION, campaign.id, restored, at=now)
+    total = len(restored)
     if recounted:
         await counts.add(session, campaign.id, recounted)
     await audit.record(session, campaign, organiser, "restore", rule.describe(), total, now)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from petition import audit, counts, db, defences
+from petition import audit, counts, db, defences, journal
 from petition.models import AbuseSignal, Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 100
@@ -78,18 +78,22 @@ async def release(
         update(Signature)
         .where(*chosen, Signature.status == SignatureStatus.QUARANTINED)
         .values(status=SignatureStatus.CONFIRMED, quarantine_rule=None)
-        .returning(Signature.id)
+        .returning(Signature.id, Signature.email_hash)
         .execution_options(**db.OFF_LOOP)  # every signature a rule held, maybe thousands
     )
-    counted = len(confirmed.all())
+    released = list(confirmed.all())
+    counted = len(released)
     pending = await session.execute(
         update(Signature)
         .where(*chosen, Signature.status == SignatureStatus.PENDING)
         .values(quarantine_rule=None)
-        .returning(Signature.id)
+        .returning(Signature.id, Signature.email_hash)
         .execution_options(**db.OFF_LOOP)  # every signature a rule held, maybe thousands
     )
-    total = counted + len(pending.all())
+    released += pending.all()
+    # Outside the database too: a restore from an older backup releases them again.
+    journal.note(session, journal.RELEASE, campaign.id, released, at=now)
+    total = len(released)
     if counted:
         await counts.add(session, campaign.id, counted)
     details: dict[str, object] = {"ids": list(ids)} if ids else {"rule": rule}

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from petition import db, mailcap, outbox, published, signing
+from petition import db, journal, mailcap, outbox, published, signing
 from petition.models import (
     AbuseSignal,
     Addressee,
@@ -109,22 +109,32 @@ async def _delete_unconfirmed(
     promised: dict[int, tuple[timedelta, timedelta]],
 ) -> int:
     pending = await session.execute(
-        select(Signature.id, Signature.campaign_id, Signature.created_at).where(
+        select(
+            Signature.id, Signature.campaign_id, Signature.created_at, Signature.email_hash
+        ).where(
             Signature.status == SignatureStatus.PENDING,
             Signature.created_at < now - min([period, *(p[0] for p in promised.values())]),
         )
     )
-    ids = [
-        ident
-        for ident, campaign_id, created_at in pending.all()
-        if created_at < now - min(period, promised.get(campaign_id, (period, period))[0])
-    ]
+    due: dict[int, list[tuple[int, str | None]]] = {}
+    for ident, campaign_id, created_at, email_hash in pending.all():
+        if created_at < now - min(period, promised.get(campaign_id, (period, period))[0]):
+            due.setdefault(campaign_id, []).append((ident, email_hash))
+    for campaign_id, rows in due.items():
+        # Outside the database too: a restore from an older backup deletes them again.
+        journal.note(session, journal.DELETION, campaign_id, rows, at=now)
+    ids = [ident for rows in due.values() for ident, _hash in rows]
+    await delete_signatures(session, ids)
+    return len(ids)
+
+
+async def delete_signatures(session: AsyncSession, ids: list[int]) -> None:
+    """Delete these signatures, their links and the mail not yet sent about them."""
     for start in range(0, len(ids), 1000):  # bounded IN lists (asyncpg takes 32767 at most)
         chunk = ids[start : start + 1000]
         await outbox.discard_unsent(session, chunk, DELETED)
         await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
         await session.execute(delete(Signature).where(Signature.id.in_(chunk)))
-    return len(ids)
 
 
 async def _anonymise_closed(
@@ -148,33 +158,36 @@ async def _anonymise_closed(
     ]
     erased = 0
     for campaign in campaigns:
-        await published.keep_tallies(session, campaign.id)
-        ids = list(
-            (
-                await session.execute(
-                    select(Signature.id).where(Signature.campaign_id == campaign.id)
-                )
-            ).scalars()
-        )
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            await outbox.discard_unsent(session, chunk, DELETED)
-            await session.execute(
-                delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk))
-            )
-        result = await session.execute(
-            update(Signature)
-            .where(
-                Signature.campaign_id == campaign.id,
-                Signature.email_hash.is_not(None) | Signature.first_name.is_not(None),
-            )
-            .values(**signing.ERASED)
-            .returning(Signature.id)
-        )
-        erased += len(result.all())
-        campaign.anonymised_at = now
+        # Outside the database too: a restore from an older backup anonymises it again.
+        journal.note(session, journal.ANONYMISATION, campaign.id, (), at=now)
+        erased += await anonymise(session, campaign, now)
     await session.flush()
     return len(campaigns), erased
+
+
+async def anonymise(session: AsyncSession, campaign: Campaign, now: datetime) -> int:
+    """Erase a campaign's personal data, its published tallies kept; how many signatures."""
+    await published.keep_tallies(session, campaign.id)
+    ids = list(
+        (
+            await session.execute(select(Signature.id).where(Signature.campaign_id == campaign.id))
+        ).scalars()
+    )
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        await outbox.discard_unsent(session, chunk, DELETED)
+        await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
+    result = await session.execute(
+        update(Signature)
+        .where(
+            Signature.campaign_id == campaign.id,
+            Signature.email_hash.is_not(None) | Signature.first_name.is_not(None),
+        )
+        .values(**signing.ERASED)
+        .returning(Signature.id)
+    )
+    campaign.anonymised_at = now
+    return len(result.all())
 
 
 async def _delete_links(session: AsyncSession, now: datetime) -> int:

@@ -21,9 +21,10 @@ SmtpTls = Literal["none", "starttls", "tls"]
 LiveBackend = Literal["auto", "memory", "postgresql", "redis"]
 HttpServer = Literal["granian", "uvicorn"]
 AccessibilityStatus = Literal["full", "partial", "none"]
+LogFormat = Literal["text", "json"]
 
 # Values that must never be used as a real secret: they are published in our own docs.
-_PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "please-change-me"})
 
 
 MIN_SECRET_LENGTH = 32
@@ -183,6 +184,15 @@ class Settings:
     purge_minutes: float = 60
     """The retention purge runs this often in the server; 0 leaves it to `petition purge`."""
 
+    journal_file: str = ""
+    """The erasure journal (withdrawals, invalidations, purges: ids and keyed hashes, no name),
+    which `petition restore` applies again to an older backup; empty: `<var_dir>/erasures.journal`.
+    It must live outside the database (a restore must not replace it); on several hosts, on
+    storage every host writes, or one file per host, each given to `petition restore`."""
+
+    backup_age_recipient: str = ""
+    """An age public key (age1...): `petition backup` encrypts the archive and the secret to it."""
+
     form_min_seconds: int = 3
     """A signing form sent back sooner than this after it was shown is held in quarantine."""
 
@@ -251,6 +261,17 @@ class Settings:
     accessibility_statement_date: str = ""
     """The day the accessibility statement was established (YYYY-MM-DD); empty: not yet dated."""
 
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token (32+ random characters) that Prometheus sends to read GET /metrics; empty:
+    no /metrics at all (404)."""
+
+    log_format: LogFormat = "text"
+    """`text`, or `json`: one JSON object per log line (time, level, logger, message), for a log
+    collector; the same for `petition serve`'s HTTP server."""
+
+    ready_outbox_max_age: int = 900
+    """GET /readyz answers 503 when a mail due has waited longer than this many seconds."""
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'petition.db'}"
@@ -296,6 +317,10 @@ class Settings:
     def mail_dir(self) -> Path:
         return self.var_dir / "mail"
 
+    @property
+    def resolved_journal_file(self) -> Path:
+        return Path(self.journal_file) if self.journal_file else self.var_dir / "erasures.journal"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from PETITION_* variables; unknown values raise SettingsError."""
@@ -321,7 +346,7 @@ class Settings:
         if self.smtp_tls not in get_args(SmtpTls):
             raise SettingsError(f"PETITION_SMTP_TLS must be one of {get_args(SmtpTls)}")
         if self.secret_key and (
-            self.secret_key.lower() in _PLACEHOLDER_SECRETS
+            self.secret_key.lower() in PLACEHOLDER_SECRETS
             or len(self.secret_key) < MIN_SECRET_LENGTH
         ):
             raise SettingsError(
@@ -357,6 +382,20 @@ class Settings:
                 "PETITION_LIVE_INTERVAL must be positive and PETITION_LIVE_RESYNC at least as long"
             )
         self._validate_accessibility()
+        self._validate_observability()
+
+    def _validate_observability(self) -> None:
+        if self.metrics_token and (
+            self.metrics_token.lower() in PLACEHOLDER_SECRETS
+            or len(self.metrics_token) < MIN_SECRET_LENGTH
+        ):
+            raise SettingsError(
+                "PETITION_METRICS_TOKEN must be a random value of 32 characters or more"
+            )
+        if self.log_format not in get_args(LogFormat):
+            raise SettingsError(f"PETITION_LOG_FORMAT must be one of {get_args(LogFormat)}")
+        if self.ready_outbox_max_age < 1:
+            raise SettingsError("PETITION_READY_OUTBOX_MAX_AGE must be at least 1 (seconds)")
 
     def _validate_accessibility(self) -> None:
         if self.accessibility_status not in get_args(AccessibilityStatus):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from petition import affiliations, counts, db, mailcap, outbox, sealing, tokens
+from petition import affiliations, counts, db, journal, mailcap, outbox, sealing, tokens
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -498,11 +498,15 @@ async def erase(session: AsyncSession, signature_id: int, campaign_id: int, now:
     """
     # Lock the row first (the lock order of confirm too), and read the status it had.
     locked = await session.execute(
-        select(Signature.status).where(Signature.id == signature_id).with_for_update()
+        select(Signature.status, Signature.email_hash)
+        .where(Signature.id == signature_id)
+        .with_for_update()
     )
-    previous = locked.scalar_one()
+    previous, email_hash = locked.one()
     if previous is SignatureStatus.WITHDRAWN:
         return False
+    # Outside the database too: a restore from an older backup erases them again.
+    journal.note(session, journal.WITHDRAWAL, campaign_id, [(signature_id, email_hash)], at=now)
     await session.execute(
         update(Signature)
         .where(Signature.id == signature_id)

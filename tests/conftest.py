@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from petition import migrate
 from petition.db import SessionFactory, create_engine, create_session_factory
+from petition.journal import Journal
 from petition.models import Base, Campaign
 from petition.settings import Settings
 from tests.support.accounts import PASSWORD
@@ -191,8 +192,9 @@ async def server(settings: Settings, clock: FakeClock) -> AsyncIterator[LiveServ
 
 
 @pytest.fixture
-def sessions(engine: AsyncEngine) -> SessionFactory:
-    return create_session_factory(engine)
+def sessions(engine: AsyncEngine, settings: Settings) -> SessionFactory:
+    """The test's sessions; what they erase goes to the site's journal, in the test's var dir."""
+    return create_session_factory(engine, Journal(settings.resolved_journal_file))
 
 
 @pytest.fixture(scope="session")

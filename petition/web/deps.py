@@ -21,6 +21,7 @@ from petition.db import SessionFactory
 from petition.defences import Defences
 from petition.live import Cache, Hub
 from petition.memo import Memo
+from petition.metrics import Metrics
 from petition.organisers import SessionPolicy
 from petition.outbox import Sender
 from petition.passwords import Passwords
@@ -65,6 +66,7 @@ class Services:
     pow_widget: bool  # whether the proof-of-work widget was built (needs npm at setup)
     brand: Brand  # who runs the site, as pages and mails show it
     assets: Assets  # /static, by fingerprinted names
+    metrics: Metrics  # this process's counts, for /metrics (petition.metrics)
     # Released when the process stops (beside the engines and the writer).
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
