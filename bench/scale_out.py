@@ -50,7 +50,6 @@ import redis
 import side_by_side as sbs
 import sign_throughput as st
 from _machine import CLIENT_CPU
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, text
 
 from petition import tokens
@@ -299,7 +298,7 @@ class ScaleSession(sbs.Session):
             flush_redis(self.options.redis_url)
             logs = {"web": workdir / "web.log", "worker": workdir / "worker.log"}
             with contextlib.ExitStack() as processes:  # left in reverse: worker, web, sink
-                sink = processes.enter_context(mail_sink())
+                sink = processes.enter_context(sbs.mail_sink(Sink()))
                 env = self.env(workdir, database, sink.port)
                 st.create_campaign(env, workdir)
                 web = processes.enter_context(self.web(env, logs["web"]))
@@ -582,18 +581,6 @@ class Sink:
             (moment, to, str(parser.parsebytes(head)["Message-ID"] or ""))
             for moment, to, head in received
         ]
-
-
-@contextlib.contextmanager
-def mail_sink() -> Iterator[Sink]:
-    sink = Sink()
-    controller = Controller(sink, hostname=st.HOST, port=st.free_port())
-    controller.start()
-    sink.port = controller.port
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 # --- Figures ----------------------------------------------------------------------------------

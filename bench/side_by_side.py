@@ -42,7 +42,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import _live_server as live  # its directory is first on sys.path when a bench runs as a script
@@ -427,7 +427,7 @@ class Session:
             self.database = database.kind
             log = workdir / "petition.log"
             with contextlib.ExitStack() as servers:
-                sink = servers.enter_context(mail_sink())
+                sink = servers.enter_context(mail_sink(Sink()))
                 petition = servers.enter_context(self.petition_server(workdir, database, sink.port))
                 ceiling = servers.enter_context(self.ceiling_server(workdir))
                 print(
@@ -815,9 +815,16 @@ class Sink:
         return list(dict.fromkeys(paths))  # each link once, in the order mailed
 
 
+class _Port(Protocol):
+    port: int
+
+
+_S = TypeVar("_S", bound=_Port)
+
+
 @contextlib.contextmanager
-def mail_sink() -> Iterator[Sink]:
-    sink = Sink()
+def mail_sink(sink: _S) -> Iterator[_S]:
+    """`sink` (an aiosmtpd handler) answering SMTP on a free loopback port, in a thread."""
     controller = Controller(sink, hostname=st.HOST, port=st.free_port())
     controller.start()
     sink.port = controller.port

@@ -20,7 +20,7 @@ import pytest
 from petition.models import Campaign
 from petition.settings import Settings
 from tests.support.journey import link, press, sign, signer
-from tests.support.process import petition_serve
+from tests.support.process import petition_serve, site_env
 from tests.support.smtp import SmtpSink
 
 SLUG = "mission-sante"
@@ -47,18 +47,7 @@ async def test_petition_serve_and_its_workers_log_json_lines_without_secrets(
     confirmed = signer("josephine.kerbrat@example.org", first_name="Joséphine", last_name="Kerbrat")
     refused = signer("ulysse.arnoux@example.net", first_name="Ulysse", last_name="Arnoux")
     smtp.refuse.add(refused["email"])  # its refusal is logged, by the worker that sent it
-    env = {
-        "PETITION_DATABASE_URL": settings.resolved_database_url,
-        "PETITION_SECRET_KEY": settings.secret_key,
-        "PETITION_VAR_DIR": str(settings.var_dir),
-        "PETITION_BASE_URL": settings.base_url,
-        "PETITION_SMTP_HOST": "127.0.0.1",
-        "PETITION_SMTP_PORT": str(smtp.port),
-        "PETITION_SMTP_TLS": "none",
-        "PETITION_LOG_FORMAT": "json",
-        "PETITION_WORKERS": "2",
-        "PETITION_SERVER": server,
-    }
+    env = site_env(settings, smtp.port, log_format="json", workers="2", server=server)
     async with petition_serve(env) as served:
         async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as browser:
             for fields in (confirmed, refused):

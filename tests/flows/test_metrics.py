@@ -23,7 +23,7 @@ from petition.models import Campaign, CampaignKind, OutboxMail, OutboxStatus, Si
 from petition.settings import Settings, SettingsError
 from tests.support.clock import FakeClock
 from tests.support.journey import link, press, sign, signer
-from tests.support.process import petition_serve
+from tests.support.process import petition_serve, site_env
 from tests.support.server import LiveServer, serve
 from tests.support.smtp import SmtpSink
 from tests.support.sse import Watcher
@@ -226,16 +226,7 @@ def _workers_that_answered(directory: Path) -> set[str]:
 
 
 def _site_env(settings: Settings, smtp: SmtpSink) -> dict[str, str]:
-    return {
-        "PETITION_DATABASE_URL": settings.resolved_database_url,
-        "PETITION_SECRET_KEY": settings.secret_key,
-        "PETITION_VAR_DIR": str(settings.var_dir),
-        "PETITION_BASE_URL": settings.base_url,
-        "PETITION_SMTP_HOST": "127.0.0.1",
-        "PETITION_SMTP_PORT": str(smtp.port),
-        "PETITION_SMTP_TLS": "none",
-        "PETITION_METRICS_TOKEN": TOKEN,
-    }
+    return site_env(settings, smtp.port, metrics_token=TOKEN)
 
 
 async def _upcoming_campaign(sessions: SessionFactory, clock: FakeClock) -> None:

@@ -23,6 +23,7 @@ from petition import schedule
 from petition.db import SessionFactory
 from petition.models import CounterShard, OutboxMail, OutboxStatus
 from petition.settings import Settings
+from tests.support import process
 from tests.support.journey import link, press, settled_count, sign, signer
 from tests.support.process import petition_serve
 from tests.support.smtp import SmtpSink
@@ -34,24 +35,20 @@ pytestmark = pytest.mark.usefixtures("campaign")
 
 
 def site_env(settings: Settings, smtp: SmtpSink) -> dict[str, str]:
-    """What every process of the site shares: the database, the secret, the mail server."""
-    unlimited = "100000"  # one test machine signs 60 times from one address, at once
-    return {
-        "PETITION_DATABASE_URL": settings.resolved_database_url,
-        "PETITION_SECRET_KEY": settings.secret_key,
-        "PETITION_VAR_DIR": str(settings.var_dir),
-        "PETITION_BASE_URL": settings.base_url,
-        "PETITION_SMTP_HOST": "127.0.0.1",
-        "PETITION_SMTP_PORT": str(smtp.port),
-        "PETITION_SMTP_TLS": "none",
+    """What every process of the site shares, without the limits (60 signings at once from
+    one test machine's address)."""
+    unlimited = "100000"
+    return process.site_env(
+        settings,
+        smtp.port,
         # Nothing wakes a worker when another process queues mail: it looks this often.
-        "PETITION_OUTBOX_POLL_INTERVAL": "0.2",
-        "PETITION_FORM_MIN_SECONDS": "0",
-        "PETITION_BURST_LIMIT": unlimited,
-        "PETITION_SUSTAINED_LIMIT": unlimited,
-        "PETITION_NOJS_BURST_LIMIT": unlimited,
-        "PETITION_NOJS_SUSTAINED_LIMIT": unlimited,
-    }
+        outbox_poll_interval="0.2",
+        form_min_seconds="0",
+        burst_limit=unlimited,
+        sustained_limit=unlimited,
+        nojs_burst_limit=unlimited,
+        nojs_sustained_limit=unlimited,
+    )
 
 
 @dataclass(frozen=True)

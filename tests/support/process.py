@@ -15,7 +15,23 @@ from typing import IO
 
 import httpx
 
+from petition.settings import Settings
 from tests.support.smtp import free_port
+
+
+def site_env(settings: Settings, smtp_port: int, **more: str) -> dict[str, str]:
+    """What every process of a test's site shares: its database, secret, address and mail
+    server; `more` as PETITION_<NAME> variables (e.g. workers="2")."""
+    return {
+        "PETITION_DATABASE_URL": settings.resolved_database_url,
+        "PETITION_SECRET_KEY": settings.secret_key,
+        "PETITION_VAR_DIR": str(settings.var_dir),
+        "PETITION_BASE_URL": settings.base_url,
+        "PETITION_SMTP_HOST": "127.0.0.1",
+        "PETITION_SMTP_PORT": str(smtp_port),
+        "PETITION_SMTP_TLS": "none",
+        **{f"PETITION_{name.upper()}": value for name, value in more.items()},
+    }
 
 
 @dataclass(frozen=True)
