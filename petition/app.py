@@ -120,7 +120,9 @@ def build_services(settings: Settings, clock: Callable[[], datetime]) -> Service
     engine = db.create_engine(url)
     read_engine = db.create_read_engine(url)
     # Every write path erases through these sessions: what they erase is journalled.
-    sessions = db.create_session_factory(engine, Journal(settings.resolved_journal_file))
+    journal = Journal(settings.resolved_journal_file)
+    journal.ensure()
+    sessions = db.create_session_factory(engine, journal)
     readers = db.create_session_factory(read_engine)
     secret = settings.load_secret_key()
     scrub = functools.partial(db.scrub, engine)

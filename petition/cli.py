@@ -215,6 +215,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     migrate.upgrade(settings.resolved_database_url)
+    Journal(settings.resolved_journal_file).ensure()  # beside the database from its first day
     print("database is up to date")
     return 0
 

@@ -4,6 +4,7 @@ petition.restore)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,9 +22,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     backup.add_argument(
         "--to",
-        type=Path,
+        type=_destination,
         metavar="FILE",
-        help="the archive to write, or a directory for it (default:"
+        help="the archive to write, or a directory for it, made if it ends with / (default:"
         " <var_dir>/backups/petition-<UTC time>.tar, .tar.age when encrypted)",
     )
     backup.add_argument(
@@ -128,3 +129,12 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
     if done.secret_written is not None:
         print(f"server secret restored into {done.secret_written}")
     return 0
+
+
+def _destination(value: str) -> Path:
+    """`--to`: a file, or a directory — one that exists, or one written with a final slash,
+    which is made (readable by its owner only: the archives hold signers' names)."""
+    path = Path(value)
+    if value.endswith(("/", os.sep)):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -95,6 +95,11 @@ def _hash(value: object) -> str | None:
 class Journal:
     path: Path
 
+    def ensure(self) -> None:
+        """Make the journal, empty, if it does not exist: a site that has erased nothing yet
+        has one all the same, and a restore told of a missing journal knows it was moved."""
+        self.append([])
+
     def append(self, entries: Sequence[Entry]) -> None:
         """Add the entries at the end, in one write, on disk before returning."""
         data = b"".join(entry.line() for entry in entries)

@@ -255,6 +255,26 @@ async def test_an_encrypted_backup_restores_with_its_identity_only(
     assert names == ["Chiffrée"]
 
 
+async def test_a_new_site_restores_with_its_empty_journal_into_a_directory_made_for_it(
+    settings: Settings, campaign: Campaign, elsewhere: dict[str, str], tmp_path: Path
+) -> None:
+    """A site that has erased nothing has its journal all the same (empty, its owner's only),
+    and `--to DIR/` makes that directory, for its owner only, holding the two files."""
+    upgraded = await petition(site_env(settings), "db", "upgrade")
+    assert upgraded.code == 0, upgraded.err
+    journal = settings.resolved_journal_file
+    assert journal.read_bytes() == b"" and journal.stat().st_mode & 0o777 == 0o600
+    made = await petition(site_env(settings), "backup", "--to", f"{tmp_path}/backups/")
+    assert made.code == 0, made.err
+    folder = tmp_path / "backups"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.suffix for p in folder.iterdir()) == [".key", ".tar"]
+    archive = next(folder.glob("*.tar"))
+    done = await petition(elsewhere, "restore", str(archive), "--journal", str(journal))
+    assert done.code == 0, done.err
+    assert "0 entries replayed" in done.out
+
+
 @dataclasses.dataclass(frozen=True)
 class Ran:
     code: int
