@@ -42,7 +42,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 OTHER = "other"  # a method or a route the site does not declare: the client chose it
 # Mails given up on purpose, not failures: the signature they were about was withdrawn
 # (outbox.discard_unsent's default reason) or deleted by the retention purge.
-_DROPPED_ON_PURPOSE = ("signature withdrawn", retention.DELETED)
+_DROPPED_ON_PURPOSE = (outbox.WITHDRAWN, retention.DELETED)
 FAILURE_KINDS = ("retrying", "refused", "interrupted")
 REDIS_TIMEOUT = 1.0  # seconds for a readiness probe's connection and its PING
 

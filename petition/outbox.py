@@ -135,8 +135,11 @@ enqueue_unrendered = db.awaited(enqueue_unrendered_in)
 _INSERT_UNRENDERED = insert(db.table(OutboxMail)).inline()
 
 
+WITHDRAWN = "signature withdrawn"  # why a mail about a withdrawn signature was not sent
+
+
 async def discard_unsent(
-    session: AsyncSession, signature_ids: Sequence[int], reason: str = "signature withdrawn"
+    session: AsyncSession, signature_ids: Sequence[int], reason: str = WITHDRAWN
 ) -> None:
     """Drop mails not yet sent about signatures being erased, and their link to them."""
     await session.execute(

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import journal, outbox, retention, signing
+from petition import journal, retention, signing
 from petition.journal import Entry
-from petition.models import Campaign, Signature, SignatureStatus, SignatureToken
+from petition.models import Campaign, Signature, SignatureStatus
 
 # The journal keeps no reason (an organiser's words may name someone).
 REPLAYED_REASON = "invalidated before a restore from backup (reason not journalled)"
@@ -73,13 +73,7 @@ async def replay(session: AsyncSession, entries: Iterable[Entry]) -> Replayed:
 async def _withdrawal(session: AsyncSession, entry: Entry) -> Replayed:
     ids = await _matching(session, entry, Signature.status != SignatureStatus.WITHDRAWN)
     for chunk in _chunks(ids):
-        await session.execute(
-            update(Signature)
-            .where(Signature.id.in_(chunk))
-            .values(status=SignatureStatus.WITHDRAWN, withdrawn_at=entry.at, **signing.ERASED)
-        )
-        await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
-        await outbox.discard_unsent(session, chunk)
+        await signing.tombstone(session, chunk, entry.at)
     return Replayed(withdrawn=len(ids))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -507,13 +507,21 @@ async def erase(session: AsyncSession, signature_id: int, campaign_id: int, now:
         return False
     # Outside the database too: a restore from an older backup erases them again.
     journal.note(session, journal.WITHDRAWAL, campaign_id, [(signature_id, email_hash)], at=now)
-    await session.execute(
-        update(Signature)
-        .where(Signature.id == signature_id)
-        .values(status=SignatureStatus.WITHDRAWN, withdrawn_at=now, **ERASED)
-    )
+    await tombstone(session, [signature_id], now)
     if previous is SignatureStatus.CONFIRMED:  # invalidated or quarantined ones were not counted
         await counts.add(session, campaign_id, -1)
-    await session.execute(delete(SignatureToken).where(SignatureToken.signature_id == signature_id))
-    await outbox.discard_unsent(session, [signature_id])
     return True
+
+
+async def tombstone(session: AsyncSession, signature_ids: Sequence[int], now: datetime) -> None:
+    """Mark these signatures withdrawn and erase what was personal in them, their links and
+    their unsent mail; counters and the journal are the caller's (erase, or a restore's replay)."""
+    await session.execute(
+        update(Signature)
+        .where(Signature.id.in_(signature_ids))
+        .values(status=SignatureStatus.WITHDRAWN, withdrawn_at=now, **ERASED)
+    )
+    await session.execute(
+        delete(SignatureToken).where(SignatureToken.signature_id.in_(signature_ids))
+    )
+    await outbox.discard_unsent(session, signature_ids)
