@@ -185,6 +185,28 @@ class Campaign(Base):
     # The language its text is written in: pages in another interface language mark the text
     # with it (WCAG 3.1.2), and screen readers read it with the right voice.
     language: Mapped[str] = mapped_column(String(8), default="fr", server_default="fr")
+    # Signatures gathered on paper (petition.paper), part of the count and shown apart from it
+    # ("dont 312 sur papier"): kept with the batches, in the transaction that changes them.
+    paper_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The official petition beside ours (petition.official), e.g. on the Sénat's platform:
+    # its link and rules, and its count as last entered by organisers or read from its feed.
+    official_url: Mapped[str | None] = mapped_column(String(500))
+    official_platform: Mapped[str | None] = mapped_column(String(100))
+    official_threshold: Mapped[int | None] = mapped_column(Integer)
+    official_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    official_count: Mapped[int | None] = mapped_column(Integer)
+    official_count_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    official_count_source: Mapped[str | None] = mapped_column(String(16))  # "organiser", "feed"
+    # A JSON document giving its count, read periodically, and where the count is in it
+    # (a dotted path, "data.signatures"); the last failure, shown to organisers only.
+    official_feed_url: Mapped[str | None] = mapped_column(String(500))
+    official_feed_field: Mapped[str | None] = mapped_column(String(200))
+    official_feed_error: Mapped[str | None] = mapped_column(String(300))
+    official_feed_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Signers who asked to be kept informed are reminded this many days before its deadline,
+    # once (the time it was done is the claim).
+    official_reminder_days: Mapped[int | None] = mapped_column(Integer)
+    official_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def sealed(self) -> bool:
@@ -247,6 +269,11 @@ class Signature(Base):
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     sealed_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaign_keys.id", ondelete="SET NULL")
+    )
+    # A named signature signed on paper and typed in by organisers (petition.paper): no
+    # address, no mail; counted, published and erased under the same rules as the others.
+    paper_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("paper_batches.id", ondelete="CASCADE"), index=True
     )
 
 
@@ -370,6 +397,13 @@ class OutboxMail(Base):
     # here, and are erased with the address.
     locale: Mapped[str | None] = mapped_column(String(8))
     context: Mapped[str | None] = mapped_column(Text)
+    # The batch of a campaign update this mail belongs to (petition.updates), for its status.
+    update_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("update_batches.id", ondelete="SET NULL"), index=True
+    )
+    # A mail to a list (a campaign update): its one-click unsubscribe link, for the
+    # List-Unsubscribe header (RFC 8058); erased with the address.
+    unsubscribe_url: Mapped[str | None] = mapped_column(String(500))
 
 
 class MailAllowance(Base):
@@ -410,6 +444,10 @@ class Organiser(Base):
     # replayed.
     totp_secret: Mapped[str | None] = mapped_column(String(200))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Where their campaigns' news reach them (a milestone reached): the address they sign in
+    # with, sealed with a key derived from the server secret (petition.kept); renewed at
+    # each sign-in, NULL until the first one after this was added.
+    notify_address: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class OrganiserToken(Base):
@@ -601,3 +639,116 @@ class ScheduledRun(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class CampaignText(Base):
+    """A campaign's title and text in one more language (petition.translations); the campaign
+    row holds them in its own `language`. One campaign, one count, whatever the language."""
+
+    __tablename__ = "campaign_texts"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    kit_subject: Mapped[str | None] = mapped_column(String(300))
+    kit_body: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Milestone(Base):
+    """A threshold of a campaign's count and what it means ("the Sénat's threshold"). Reached
+    once: `reached_at` is set by the one statement that finds it NULL (petition.milestones)."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("campaign_id", "threshold", name="uq_milestones_threshold"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    threshold: Mapped[int] = mapped_column(Integer)
+    # Its meaning per language, {"fr": "Seuil du Sénat", "en": "The Senate's threshold"}.
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PaperBatch(Base):
+    """Signatures gathered on paper, recorded by organisers: a counted total, or named rows
+    (signatures with `paper_batch_id`) imported with the consent signed on the sheets."""
+
+    __tablename__ = "paper_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    reference: Mapped[str] = mapped_column(String(200))  # "Stand at the Lyon congress"
+    gathered_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sheets: Mapped[int | None] = mapped_column(Integer)
+    named: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What it adds to the count: the total counted, or its named rows still counted.
+    counted: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="SET NULL"))
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Subscription(Base):
+    """A signer who asked to be kept informed of a campaign: their address, encrypted with a
+    key derived from the server secret (petition.subscriptions), until they unsubscribe, their
+    signature goes, or the campaign is anonymised."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    signature_id: Mapped[int] = mapped_column(
+        ForeignKey("signatures.id", ondelete="CASCADE"), unique=True
+    )
+    sealed_address: Mapped[bytes] = mapped_column(LargeBinary)
+    locale: Mapped[str] = mapped_column(String(8))
+    # The privacy notice in force when they ticked the box, which states how it is kept.
+    consent_version: Mapped[str] = mapped_column(String(32))
+    consented_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignUpdate(Base):
+    """News organisers send to the signers who asked for it; paced through the outbox in
+    batches (`update_batches`)."""
+
+    __tablename__ = "campaign_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    # Per language: {"fr": {"subject": ..., "body_markdown": ..., "body_html": ...}}.
+    texts: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
+    # "draft", "sending" (batches being queued), "sent" (every batch queued).
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Subscriptions up to this id are queued already (they go in id order, batch by batch).
+    queued_through: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "update": news written by organisers; "reminder": the official deadline's reminder.
+    kind: Mapped[str] = mapped_column(String(16), default="update", server_default="update")
+
+
+class UpdateBatch(Base):
+    """One batch of an update's mails, queued together; its status is its outbox rows'."""
+
+    __tablename__ = "update_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_updates.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    recipients: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import tokens, totp
+from petition import kept, tokens, totp
 from petition.models import (
     Campaign,
     CampaignOrganiser,
@@ -41,7 +41,12 @@ async def add(
     email_hash = tokens.email_hash(secret, email)
     if await find(session, secret=secret, email=email) is not None:
         raise OrganiserExists(name)
-    organiser = Organiser(email_hash=email_hash, name=name, created_at=now)
+    organiser = Organiser(
+        email_hash=email_hash,
+        name=name,
+        created_at=now,
+        notify_address=kept.seal(secret, kept.ORGANISER, email),
+    )
     session.add(organiser)
     await session.flush()
     return organiser
@@ -177,11 +182,18 @@ async def verify_password(
 
 
 async def sign_in(
-    session: AsyncSession, verified: Verified, code: str, *, secret: bytes, now: datetime
+    session: AsyncSession,
+    verified: Verified,
+    code: str,
+    *,
+    secret: bytes,
+    now: datetime,
+    address: str | None = None,
 ) -> str | None:
     """After the password: the second factor, if turned on, then a new session; its cookie.
 
-    None if the code is wrong or used, or if the password changed since it was checked.
+    None if the code is wrong or used, or if the password changed since it was checked. The
+    `address` signed in with is kept sealed for their campaigns' news (petition.kept).
     """
     organiser = await session.get(Organiser, verified.organiser_id, with_for_update=True)
     if organiser is None or organiser.password_hash != verified.checked_hash:
@@ -197,6 +209,8 @@ async def sign_in(
             return None
     if verified.new_hash is not None:
         organiser.password_hash = verified.new_hash
+    if address is not None:
+        organiser.notify_address = kept.seal(secret, kept.ORGANISER, address)
     await session.flush()
     return await open_session(session, organiser, now)
 

@@ -69,6 +69,7 @@ async def login(request: AnyRequest, services: ServicesDep) -> Response[Any]:
                 str(form.get("code", "")),
                 secret=services.secret,
                 now=services.clock(),
+                address=email,
             )
     if cookie is None:
         return _login_refused(request, services, "invalid", 400)
