@@ -23,6 +23,7 @@ from petition.models import (
     PrivacyNotice,
     Signature,
     SignatureStatus,
+    Subscription,
 )
 from petition.sealing import FIELDS
 from petition.signing import SigningContext
@@ -41,8 +42,9 @@ async def request_link(
 
     Returns whether a mail was queued; the caller shows the same page either way.
     """
-    email_hash = tokens.email_hash(ctx.secret, address)
-    if not await signatures(session, email_hash):
+    hashes = tokens.email_hashes(ctx.secret, address)
+    email_hash = hashes[-1]
+    if not await signatures(session, hashes):
         return False
     if not await mailcap.take(session, email_hash, mailcap.SIGNER, ctx.mail_cap, ctx.now):
         return False
@@ -50,6 +52,8 @@ async def request_link(
     session.add(
         ManageToken(
             email_hash=email_hash,
+            # Signatures made before the mailbox rules hold the earlier hash of some addresses.
+            legacy_email_hash=hashes[0] if len(hashes) > 1 else None,
             token_hash=tokens.token_hash(token),
             created_at=ctx.now,
             expires_at=ctx.now + valid,
@@ -69,8 +73,11 @@ async def request_link(
     return True
 
 
-async def resolve(session: AsyncSession, token: str, now: datetime) -> str:
-    """The address hash a manage link is for; raises a LinkError when it cannot be used."""
+Hashes = tuple[str, ...]  # the keyed hashes one address's signatures may hold
+
+
+async def resolve(session: AsyncSession, token: str, now: datetime) -> Hashes:
+    """The address hashes a manage link is for; raises a LinkError when it cannot be used."""
     if not tokens.looks_like_token(token):
         raise tokens.UnknownLink
     found = await session.scalar(
@@ -80,7 +87,9 @@ async def resolve(session: AsyncSession, token: str, now: datetime) -> str:
         raise tokens.UnknownLink
     if found.expires_at <= now:
         raise tokens.ExpiredLink
-    return found.email_hash
+    if found.legacy_email_hash is not None:
+        return (found.legacy_email_hash, found.email_hash)
+    return (found.email_hash,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +103,13 @@ class Signed:
         return privacy.number(self.signature.consent_version)
 
 
-async def signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
+async def signatures(session: AsyncSession, hashes: Hashes) -> list[Signed]:
     """Every signature of the address that still holds personal data, newest first."""
     result = await session.execute(
         select(Signature, Campaign)
         .join(Campaign, Signature.campaign_id == Campaign.id)
         .where(
-            Signature.email_hash == email_hash,
+            Signature.email_hash.in_(hashes),
             Signature.status != SignatureStatus.WITHDRAWN,
         )
         .order_by(Signature.created_at.desc())
@@ -108,9 +117,9 @@ async def signatures(session: AsyncSession, email_hash: str) -> list[Signed]:
     return [Signed(signature, campaign) for signature, campaign in result.all()]
 
 
-async def one(session: AsyncSession, email_hash: str, signature_id: int) -> Signed | None:
+async def one(session: AsyncSession, hashes: Hashes, signature_id: int) -> Signed | None:
     """One of the address's signatures; None if it is not theirs (or gone)."""
-    for signed in await signatures(session, email_hash):
+    for signed in await signatures(session, hashes):
         if signed.signature.id == signature_id:
             return signed
     return None
@@ -120,14 +129,25 @@ def document(
     signed: list[Signed],
     notices: dict[tuple[int, str], PrivacyNotice],
     sealed_for: dict[int, list[str]] | None = None,
+    news: dict[int, Subscription] | None = None,
 ) -> bytes:
     """Everything stored about the address, as JSON (the answer to an access request)."""
     entries = []
     for item in signed:
         s, c = item.signature, item.campaign
         notice = notices.get((c.id, s.consent_version))
+        kept_for_news = (news or {}).get(s.id)
         entries.append(
             {
+                "news": {
+                    "email": "kept encrypted with a key derived from the server secret, to send"
+                    " this campaign's news, until you unsubscribe",
+                    "notice_version": kept_for_news.consent_version,
+                    "asked_at": kept_for_news.consented_at.isoformat(),
+                    "language": kept_for_news.locale,
+                }
+                if kept_for_news is not None
+                else None,
                 **_sealed(s, sealed_for or {}),
                 "campaign": {"slug": c.slug, "title": c.title},
                 "status": s.status.value,
@@ -169,20 +189,22 @@ def _sealed(signature: Signature, sealed_for: dict[int, list[str]]) -> dict[str,
 
 async def mail_data(
     session: AsyncSession,
-    email_hash: str,
+    hashes: Hashes,
     address: str,
     locale: str,
     ctx: SigningContext,
 ) -> bool:
     """Mail the address a copy of its data, if `address` is the one the link was sent to."""
+    email_hash = hashes[-1]
     if tokens.email_hash(ctx.secret, address) != email_hash:
         return False
     if not await mailcap.take(session, email_hash, mailcap.DATA_COPY, DATA_MAILS_PER_DAY, ctx.now):
         return False
-    found = await signatures(session, email_hash)
+    found = await signatures(session, hashes)
     notices = await _notices(session, found)
     keys = {item.signature.sealed_key_id for item in found if item.signature.sealed_key_id}
     sealed_for = await readers.readers_of(session, keys)
+    news = await _subscriptions(session, [item.signature.id for item in found])
     await outbox.enqueue(
         session,
         template=DATA_MAIL,
@@ -190,10 +212,21 @@ async def mail_data(
         mail=ctx.render_mail(DATA_MAIL, locale, {"count": len(found)}),
         now=ctx.now,
         attachment=Attachment(
-            "my-signatures.json", document(found, notices, sealed_for), "application/json"
+            "my-signatures.json", document(found, notices, sealed_for, news), "application/json"
         ),
     )
     return True
+
+
+async def _subscriptions(
+    session: AsyncSession, signature_ids: list[int]
+) -> dict[int, Subscription]:
+    if not signature_ids:
+        return {}
+    result = await session.execute(
+        select(Subscription).where(Subscription.signature_id.in_(signature_ids))
+    )
+    return {subscription.signature_id: subscription for subscription in result.scalars()}
 
 
 async def _notices(

@@ -626,6 +626,9 @@ class ManageToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # The address's hash before the mailbox rules (petition.mailboxes), when they change it:
+    # what its older signatures hold.
+    legacy_email_hash: Mapped[str | None] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

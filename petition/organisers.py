@@ -53,10 +53,13 @@ async def add(
 
 
 async def find(session: AsyncSession, *, secret: bytes, email: str) -> Organiser | None:
-    result = await session.execute(
-        select(Organiser).where(Organiser.email_hash == tokens.email_hash(secret, email))
-    )
-    return result.scalar_one_or_none()
+    # Accounts made before provider rules (petition.mailboxes) hold the legacy hash. It is
+    # tried first, so an address keeps the account it found before; the current hash then
+    # finds accounts made since, whichever alias of the mailbox is typed.
+    wanted = tokens.email_hashes(secret, email)
+    result = await session.execute(select(Organiser).where(Organiser.email_hash.in_(wanted)))
+    found = {organiser.email_hash: organiser for organiser in result.scalars()}
+    return next((found[h] for h in wanted if h in found), None)
 
 
 async def grant(

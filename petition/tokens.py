@@ -7,6 +7,8 @@ import hmac
 import secrets
 import unicodedata
 
+from petition import mailboxes
+
 TOKEN_BYTES = 32
 
 
@@ -26,13 +28,37 @@ def looks_like_token(token: str) -> bool:
 
 
 def normalise_email(address: str) -> str:
-    """One form per mailbox: trimmed, NFC, lower case (providers treat case alike)."""
+    """The address as we write to it: trimmed, NFC, lower case (providers treat case alike)."""
     return unicodedata.normalize("NFC", address.strip()).lower()
 
 
+def mailbox_key(address: str) -> str:
+    """One form per mailbox, what is hashed: the normalised address without what its provider
+    documents it ignores (petition.mailboxes: `+tag`, Gmail's dots, googlemail.com)."""
+    return mailboxes.canonical(normalise_email(address))
+
+
 def email_hash(secret: bytes, address: str) -> str:
-    """HMAC-SHA256 of the normalised address: lets us recognise an address without keeping it."""
-    return hmac.digest(secret, normalise_email(address).encode(), "sha256").hex()
+    """HMAC-SHA256 of the mailbox key: lets us recognise a mailbox without keeping its address."""
+    return _keyed(secret, mailbox_key(address))
+
+
+def legacy_email_hash(secret: bytes, address: str) -> str:
+    """The hash before the mailbox rules, of the normalised address: what rows made
+    earlier hold for an address whose key the rules change."""
+    return _keyed(secret, normalise_email(address))
+
+
+def email_hashes(secret: bytes, address: str) -> tuple[str, ...]:
+    """The hashes rows may hold for this address, the legacy one first; one if they agree."""
+    normalised = normalise_email(address)
+    key = mailboxes.canonical(normalised)
+    legacy = _keyed(secret, normalised)
+    return (legacy,) if key == normalised else (legacy, _keyed(secret, key))
+
+
+def _keyed(secret: bytes, key: str) -> str:
+    return hmac.digest(secret, key.encode(), "sha256").hex()
 
 
 class LinkError(Exception):

@@ -1,5 +1,5 @@
 """reach: updates to signers who asked, the official petition, milestones, texts in more
-languages, paper signatures
+languages, paper signatures, the earlier hash of an address on manage links
 
 Revision ID: 0017
 Revises: 0016
@@ -192,6 +192,9 @@ def upgrade() -> None:
     with op.batch_alter_table("organisers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("notify_address", sa.LargeBinary(), nullable=True))
 
+    with op.batch_alter_table("manage_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("legacy_email_hash", sa.String(length=64), nullable=True))
+
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("update_batch_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("unsubscribe_url", sa.String(length=500), nullable=True))
@@ -235,6 +238,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outbox_update_batch_id"))
         batch_op.drop_column("unsubscribe_url")
         batch_op.drop_column("update_batch_id")
+
+    with op.batch_alter_table("manage_tokens", schema=None) as batch_op:
+        batch_op.drop_column("legacy_email_hash")
 
     with op.batch_alter_table("organisers", schema=None) as batch_op:
         batch_op.drop_column("notify_address")
