@@ -68,10 +68,16 @@ from petition.web import (
     statements,
     static,
     team,
+    texts,
 )
 from petition.web import four_eyes as four_eyes_pages
 from petition.web import metrics as metrics_pages
+from petition.web import milestones as milestone_pages
+from petition.web import official as official_pages
+from petition.web import paper as paper_pages
 from petition.web import privacy as privacy_pages
+from petition.web import unsubscribe as unsubscribe_pages
+from petition.web import updates as update_pages
 from petition.web.access import SecondFactorNeeded
 from petition.web.caching import LastEncoded
 from petition.web.deps import Services
@@ -296,6 +302,8 @@ def _signers() -> list[Any]:
         manage.withdraw,
         manage.mail_data,
         kit.take_kit,
+        unsubscribe_pages.unsubscribe_page,
+        unsubscribe_pages.unsubscribe,
     ]
 
 
@@ -339,8 +347,28 @@ def _organisers() -> list[Any]:
         addressees.import_addressees,
         addressees.pack,
         addressees.send_letters,
+        milestone_pages.milestones_page,
+        milestone_pages.add_milestone,
+        milestone_pages.change_milestone,
+        milestone_pages.remove_milestone,
+        paper_pages.paper_page,
+        paper_pages.record_counted,
+        paper_pages.import_named,
+        paper_pages.correct_batch,
+        paper_pages.delete_batch,
+        texts.texts_page,
+        texts.save_text,
+        texts.remove_text,
+        official_pages.official_page,
+        official_pages.save_official,
+        official_pages.enter_count,
+        official_pages.read_now,
         quarantine.held_page,
         quarantine.act_on_held,
+        update_pages.updates_page,
+        update_pages.write_update,
+        update_pages.update_page,
+        update_pages.act_on_update,
     ]
 
 

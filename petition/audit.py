@@ -35,12 +35,28 @@ ACTIONS = {
         "turned four-eyes approval back on, as the campaign has more than one organiser"
     ),
     "share keys": _("shared sealed signatures with readers"),
+    "update draft": _("wrote news for the signers who asked for it"),
+    "update test": _("sent news to themselves as a test"),
+    "update send": _("sent news to the signers who asked for it"),
     "export request": _("asked for a sealed export"),
     "export approval": _("approved a sealed export"),
     "export refusal": _("refused a sealed export"),
     "import addressees": _("imported addressees"),
     "test letter": _("sent a test letter"),
     "send letter": _("sent the letter"),
+    "add milestone": _("added a milestone"),
+    "change milestone": _("changed what a milestone means"),
+    "remove milestone": _("removed a milestone"),
+    "paper batch": _("recorded signatures counted on paper"),
+    "paper import": _("imported named paper signatures"),
+    "paper correction": _("corrected a batch of paper signatures"),
+    "paper deletion": _("deleted a batch of paper signatures"),
+    "add version": _("added a version of the text in another language"),
+    "edit version": _("changed a version of the text in another language"),
+    "remove version": _("removed a version of the text in another language"),
+    "official petition": _("changed the official petition's settings"),
+    "official count": _("entered the official petition's count"),
+    "official read": _("read the official petition's count from its feed"),
 }
 
 

@@ -27,6 +27,14 @@ LABELS = {
     "email_domain": _("Email domain"),
     "domain": _("Domain"),
     "reason": _("Reason"),
+    "batch": _("Batch"),  # of paper signatures
+    "reference": _("Reference"),
+    "previous_reference": _("Previous reference"),
+    "language": _("Language"),  # of a version of the campaign's text
+    "languages": _("Languages"),
+    "threshold": _("Threshold"),  # of a milestone
+    "update": _("News"),  # the number of an update to signers
+    "changed": _("Changed"),  # the official petition's settings changed
 }
 SETTING_STATES = {"on": _("on"), "off": _("off")}
 # Keys whose stored values are codes, shown by the dashboard's words for them.
@@ -76,6 +84,8 @@ def _phrase(
         return _labelled(_("Format"), str(value).upper())
     if key == "role" and value == "none":
         return i18n.gettext(_("removed from the campaign"))
+    if key in ("before", "after") and isinstance(value, int) and not isinstance(value, bool):
+        return _labelled(CODES[key][0], _text(value, locale))  # a count, before and after
     if key in CODES:
         label, names = CODES[key]
         code = str(value)

@@ -44,6 +44,8 @@ class SignatureForm:
     organisation: str | None
     email: str
     publication: Publication
+    # A separate, unticked consent: news of this campaign by mail (petition.subscriptions).
+    keep_informed: bool = False
 
 
 def parse_signature(
@@ -75,6 +77,7 @@ def parse_signature(
         organisation=texts["organisation"],
         email=email,
         publication=publication,
+        keep_informed=data.get("keep_informed") == "yes",
     )
 
 

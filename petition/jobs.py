@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import db, reconcile, retention, schedule
+from petition import db, milestones, official, reconcile, retention, schedule, updates
 from petition.outbox import Sender
+from petition.signing import Links
 from petition.web.deps import Services
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ async def running(services: Services, *, background: bool) -> AsyncIterator[None
             for name, minutes, job in (
                 ("counts_check", settings.counts_check_minutes, check_counts),
                 ("purge", settings.purge_minutes, purge),
+                ("updates", settings.update_batch_minutes, send_updates),
+                ("official_reminders", REMINDER_LOOK_MINUTES, remind_official),
+                ("official_counts", settings.official_feed_minutes, official_counts),
+                ("milestones", settings.milestones_check_seconds / 60, check_milestones),
             )
             if minutes > 0
         ]
@@ -65,8 +70,15 @@ async def _scheduled(services: Services, name: str, seconds: float, job: Job) ->
     look = min(seconds / LOOKS_PER_PERIOD, LONGEST_LOOK)
     while True:
         await asyncio.sleep(look)
+        run = asyncio.ensure_future(run_if_due(services, name, timedelta(seconds=seconds), job))
         try:
-            await run_if_due(services, name, timedelta(seconds=seconds), job)
+            await asyncio.shield(run)
+        except asyncio.CancelledError:
+            # Stopping: the run ends its transaction first. Cut off in a statement, it would
+            # leave that statement running in SQLite's thread, holding the write lock.
+            with contextlib.suppress(Exception):
+                await run
+            raise
         except Exception:
             log.exception("scheduled %s failed; it will be tried again", name)
 
@@ -92,6 +104,63 @@ async def purge(services: Services, session: AsyncSession) -> Callable[[], Await
     return services.scrub if report.total else None
 
 
+async def check_milestones(
+    services: Services, session: AsyncSession
+) -> Callable[[], Awaitable[None]] | None:
+    """Mark the milestones the counts have passed and tell their organisers (by mail)."""
+    settings = services.settings
+    reached = await milestones.check(
+        session, services.clock(), secret=services.secret, public_url=settings.public_url
+    )
+    for one in reached:
+        log.info(
+            "campaign %d reached its milestone of %d (count %d): %d organisers told",
+            one.campaign_id, one.threshold, one.count, one.mails,
+        )  # fmt: skip
+    if not any(one.mails for one in reached):
+        return None
+
+    async def wake() -> None:
+        services.sender.wake()
+
+    return wake
+
+
+async def send_updates(
+    services: Services, session: AsyncSession
+) -> Callable[[], Awaitable[None]] | None:
+    """Queue the next batch of every campaign's news being sent (petition.updates)."""
+    settings = services.settings
+    queued = await updates.queue_due(
+        session,
+        size=settings.update_batch_size,
+        secret=services.secret,
+        links=Links(settings.public_url),
+        now=services.clock(),
+    )
+    if not queued:
+        return None
+    log.info("campaign news: %d mails queued", queued)
+
+    async def wake() -> None:
+        services.sender.wake()
+
+    return wake
+
+
+# How often the official petitions' deadlines are looked at, for their reminders.
+REMINDER_LOOK_MINUTES = 60.0
+
+
+async def remind_official(
+    services: Services, session: AsyncSession
+) -> Callable[[], Awaitable[None]] | None:
+    """Start the reminder of each official petition whose deadline is near (once each)."""
+    for campaign in await updates.remind_before_deadline(session, services.clock()):
+        log.info("official petition reminder started for %s", campaign.slug)
+    return None
+
+
 async def check_counts(
     services: Services, session: AsyncSession
 ) -> Callable[[], Awaitable[None]] | None:
@@ -106,6 +175,25 @@ async def check_counts(
         )
     log.info("scheduled counts check ran: %d counters repaired", len(drifts))
     return None
+
+
+async def official_counts(
+    services: Services, session: AsyncSession
+) -> Callable[[], Awaitable[None]] | None:
+    """Read the official petitions' count feeds. Only the list is read under the claim: the
+    feeds are read after it has committed, so a slow site holds no transaction open."""
+    due = await official.feeds(session)
+    if not due:
+        return None
+
+    async def read_them() -> None:
+        readings = await official.read_all(due)
+        async with services.transaction() as written:
+            await official.record(written, readings, services.clock())
+        failed = sum(1 for reading in readings if reading.count is None)
+        log.info("scheduled official counts ran: %d read, %d failed", len(due) - failed, failed)
+
+    return read_them
 
 
 async def _stop(sender: Sender, task: asyncio.Task[None]) -> None:

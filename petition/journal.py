@@ -38,7 +38,10 @@ RESTORATION = "restoration"  # moderation.restore
 RELEASE = "release"  # quarantine.release
 DELETION = "deletion"  # retention: never-confirmed signatures deleted
 ANONYMISATION = "anonymisation"  # retention: a closed campaign's personal data erased
-KINDS = frozenset({WITHDRAWAL, INVALIDATION, RESTORATION, RELEASE, DELETION, ANONYMISATION})
+UNSUBSCRIPTION = "unsubscription"  # subscriptions.unsubscribe: a kept address erased
+KINDS = frozenset(
+    {WITHDRAWAL, INVALIDATION, RESTORATION, RELEASE, DELETION, ANONYMISATION, UNSUBSCRIPTION}
+)
 
 _JOURNAL = "petition.journal"
 _NOTES = "petition.journal.notes"

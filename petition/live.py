@@ -24,11 +24,19 @@ from typing import Generic, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import affiliations
+from petition import affiliations, texts
 from petition.bus import Bus
 from petition.db import SessionFactory
 from petition.memo import Memo
-from petition.models import Campaign, CounterShard, PrivacyNotice, Signature, SignatureStatus
+from petition.milestones import Mark, marks_of
+from petition.models import (
+    Campaign,
+    CampaignText,
+    CounterShard,
+    PrivacyNotice,
+    Signature,
+    SignatureStatus,
+)
 from petition.privacy import label_of
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,11 @@ class CampaignState:
     notice: str | None = field(compare=False, kw_only=True)  # None: none written yet
     # Its mapped domains, for signing to decide verified affiliations without a lookup.
     domains: affiliations.Domains = field(compare=False, kw_only=True, repr=False)
+    # Its text in more languages (petition.texts), detached like `campaign`; not pushed.
+    texts: tuple[CampaignText, ...] = field(default=(), compare=False, kw_only=True, repr=False)
+    # Its milestones, lowest first (petition.milestones). Compared: one reached moves
+    # Last-Modified, as the page and the API then say so.
+    milestones: tuple[Mark, ...] = field(default=(), kw_only=True, repr=False)
 
     def status(self, now: datetime) -> str:
         if self.opens_at is not None and now < self.opens_at:
@@ -329,6 +342,8 @@ async def read_states(
     )
     notices = {campaign_id: int(version) for campaign_id, version in latest}
     domains = await affiliations.domains_of(session, [c.id for c in rows])
+    versions = await texts.of_campaigns(session, [c.id for c in rows])
+    marks = await marks_of(session, [c.id for c in rows])
     states = []
     for campaign in rows:
         last = await session.scalar(
@@ -352,6 +367,8 @@ async def read_states(
                 campaign=campaign,
                 notice=label_of(notices[campaign.id]) if campaign.id in notices else None,
                 domains=domains.get(campaign.id, affiliations.NO_DOMAINS),
+                texts=versions.get(campaign.id, ()),
+                milestones=marks.get(campaign.id, ()),
             )
         )
     return states

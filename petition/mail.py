@@ -145,6 +145,7 @@ def compose(
     *,
     date: datetime,
     attachment: Attachment | None = None,
+    unsubscribe: str | None = None,
 ) -> Outgoing:
     """The mail as it leaves; raises PermanentMailError if it cannot be written at all.
 
@@ -162,7 +163,11 @@ def compose(
     if attachment is not None or not (sender.isascii() and to.isascii()):
         # An address beyond ASCII needs SMTPUTF8, which aiosmtplib's send_message negotiates.
         return Outgoing(
-            envelope_from, to, build_message(sender, to, mail, date=date, attachment=attachment)
+            envelope_from,
+            to,
+            build_message(
+                sender, to, mail, date=date, attachment=attachment, unsubscribe=unsubscribe
+            ),
         )
     boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable text
     subject = Header(header_text(mail.subject), "utf-8", header_name="Subject").encode()
@@ -174,6 +179,7 @@ def compose(
         f"Message-ID: {_message_id(sender)}\n"
         # Automatic mail: ask vacation responders not to answer.
         "Auto-Submitted: auto-generated\n"
+        f"{_list_headers(unsubscribe)}"
         "MIME-Version: 1.0\n"
         f'Content-Type: multipart/alternative; boundary="{boundary}"\n'
         "\n"
@@ -189,6 +195,26 @@ def compose(
         parts.append(binascii.b2a_qp(body, istext=True) + b"\n")
     parts.append(f"--{boundary}--\n".encode("ascii"))
     return Outgoing(envelope_from, to, b"".join(parts))
+
+
+# RFC 8058: the body a mail client POSTs to the List-Unsubscribe URL to unsubscribe at once.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def _unsubscribe_url(url: str) -> str:
+    # Our own https link, with a token of URL-safe characters: anything else is not ours.
+    if not url.isascii() or any(c in url for c in "<>\r\n \t"):
+        raise PermanentMailError("cannot write the message's headers: unsubscribe link")
+    return url
+
+
+def _list_headers(unsubscribe: str | None) -> str:
+    """A mail to a list (a campaign's news): one-click unsubscribe, as RFC 8058 writes it."""
+    if unsubscribe is None:
+        return ""
+    return (
+        f"List-Unsubscribe: <{_unsubscribe_url(unsubscribe)}>\nList-Unsubscribe-Post: {ONE_CLICK}\n"
+    )
 
 
 def _unwritable(exc: Exception) -> PermanentMailError:
@@ -207,6 +233,7 @@ def build_message(
     *,
     date: datetime,
     attachment: Attachment | None = None,
+    unsubscribe: str | None = None,
 ) -> EmailMessage:
     """The message built by the email library; raises PermanentMailError if it cannot be."""
     message = EmailMessage()
@@ -220,6 +247,9 @@ def build_message(
     message["Message-ID"] = _message_id(sender)
     # Automatic mail: ask vacation responders not to answer.
     message["Auto-Submitted"] = "auto-generated"
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = f"<{_unsubscribe_url(unsubscribe)}>"
+        message["List-Unsubscribe-Post"] = ONE_CLICK
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
     if attachment is not None:

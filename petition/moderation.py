@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import audit, counts, db, journal
+from petition import audit, counts, db, journal, paper
 from petition.models import Campaign, Organiser, Signature, SignatureStatus
 
 PAGE_SIZE = 50
@@ -173,6 +173,7 @@ async def invalidate(
         done = len(rows)
         if statuses == (SignatureStatus.CONFIRMED,) and done:
             await counts.add(session, campaign.id, -done)
+            await paper.follow(session, campaign.id, [ident for ident, _hash in rows], -1)
         changed += done
     await audit.record(
         session,
@@ -211,6 +212,7 @@ async def restore(
     )
     restored = list(confirmed.all())
     recounted = len(restored)
+    await paper.follow(session, campaign.id, [ident for ident, _hash in restored], +1)
     pending = await session.execute(
         update(Signature)
         .where(restorable, Signature.confirmed_at.is_(None))

@@ -212,10 +212,20 @@ async def sign_in(
             return None
     if verified.new_hash is not None:
         organiser.password_hash = verified.new_hash
-    if address is not None:
+    if address is not None and kept_address(secret, organiser) != address:
         organiser.notify_address = kept.seal(secret, kept.ORGANISER, address)
     await session.flush()
     return await open_session(session, organiser, now)
+
+
+def kept_address(secret: bytes, organiser: Organiser) -> str | None:
+    """The address an organiser signed in with, kept sealed for their campaigns' news."""
+    if organiser.notify_address is None:
+        return None
+    try:
+        return kept.unseal(secret, kept.ORGANISER, organiser.notify_address)
+    except kept.Unreadable:
+        return None
 
 
 async def open_session(session: AsyncSession, organiser: Organiser, now: datetime) -> str:

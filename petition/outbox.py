@@ -104,16 +104,25 @@ def enqueue_unrendered_in(
     context: Mapping[str, object],
     now: datetime,
     signature_id: int | None = None,
+    update_batch_id: int | None = None,
+    unsubscribe_url: str | None = None,
 ) -> None:
     """Queue a mail that the sender renders: one INSERT in the caller's transaction (a
     synchronous session: a hot path's `run_sync`; `enqueue_unrendered` is the same, awaited).
 
     The hot path's way: no rendering, no unit of work, nothing read back. `context` holds str,
-    int, None and aware datetimes; the row `signature_id` names must have been flushed.
+    int, None and aware datetimes; the row `signature_id` names must have been flushed. A mail
+    of a campaign's news names its batch and its one-click unsubscribe link.
     """
+    extra: dict[str, object] = {}
+    if update_batch_id is not None:
+        extra["update_batch_id"] = update_batch_id
+    if unsubscribe_url is not None:
+        extra["unsubscribe_url"] = unsubscribe_url
     session.execute(
         _INSERT_UNRENDERED,
         {
+            **extra,
             "template": template,
             "signature_id": signature_id,
             "to_address": to,
@@ -164,6 +173,7 @@ _ERASED: dict[str, None] = {
     "context": None,  # a first name, and links whose tokens act for the signer
     "attachment": None,
     "sending_since": None,
+    "unsubscribe_url": None,  # acts for the subscriber, like a token
 }
 # Stored as the reason, and shown translated (it is a message id).
 INTERRUPTED = _("interrupted while being sent: it may have left; check before sending again")
@@ -180,6 +190,7 @@ class _Claimed:
     context: str = "{}"
     attachment: Attachment | None = None
     at_most_once: bool = False
+    unsubscribe: str | None = None  # a mail to a list: its one-click unsubscribe link
 
 
 @dataclass(slots=True)
@@ -291,7 +302,14 @@ class Sender:
             if item.at_most_once:
                 await self._mark_sending(item)
             await connection.send(
-                compose(self._from, item.to, mail, date=self._clock(), attachment=item.attachment)
+                compose(
+                    self._from,
+                    item.to,
+                    mail,
+                    date=self._clock(),
+                    attachment=item.attachment,
+                    unsubscribe=item.unsubscribe,
+                )
             )
         except PermanentMailError as exc:
             outcomes.finished.append(self._finished(item, str(exc)))
@@ -415,6 +433,7 @@ def _claimed(row: OutboxMail) -> _Claimed:
             else None
         ),
         at_most_once=row.at_most_once,
+        unsubscribe=row.unsubscribe_url,
     )
 
 

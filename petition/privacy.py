@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from petition.models import Campaign, PrivacyNotice
 from petition.settings import Settings
 
-TEXT_REVISION = "2026-12"
+TEXT_REVISION = "2026-12b"  # b: the address kept for news, for those who ask
 """The wording's revision: change it when templates/privacy.html changes in substance."""
 
 

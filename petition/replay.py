@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from petition import journal, retention, signing
+from petition import journal, retention, signing, subscriptions
 from petition.journal import Entry
 from petition.models import Campaign, Signature, SignatureStatus
 
@@ -37,6 +37,7 @@ class Replayed:
     invalidated: int = 0
     restored: int = 0
     released: int = 0
+    unsubscribed: int = 0  # kept addresses of signers who had unsubscribed erased again
 
     @property
     def changed(self) -> int:
@@ -47,6 +48,7 @@ class Replayed:
             + self.invalidated
             + self.restored
             + self.released
+            + self.unsubscribed
         )
 
     @property
@@ -78,7 +80,11 @@ async def _withdrawal(session: AsyncSession, entry: Entry) -> Replayed:
 
 
 async def _deletion(session: AsyncSession, entry: Entry) -> Replayed:
-    ids = await _matching(session, entry, Signature.status == SignatureStatus.PENDING)
+    # Never-confirmed signatures purged, or the named rows of a paper batch deleted.
+    deleted = or_(
+        Signature.status == SignatureStatus.PENDING, Signature.paper_batch_id.is_not(None)
+    )
+    ids = await _matching(session, entry, deleted)
     await retention.delete_signatures(session, ids)
     return Replayed(deleted=len(ids))
 
@@ -143,6 +149,14 @@ async def _anonymisation(session: AsyncSession, entry: Entry) -> Replayed:
     return Replayed(anonymised=1, anonymised_signatures=erased)
 
 
+async def _unsubscription(session: AsyncSession, entry: Entry) -> Replayed:
+    ids = await _matching(session, entry, Signature.id.is_not(None))
+    gone = 0
+    for chunk in _chunks(ids):
+        gone += await subscriptions.forget(session, chunk)
+    return Replayed(unsubscribed=gone)
+
+
 async def _matching(session: AsyncSession, entry: Entry, state: ColumnElement[bool]) -> list[int]:
     """The entry's signatures still here, in this state, with the same campaign and hash."""
     wanted = dict(entry.signatures)
@@ -169,4 +183,5 @@ _APPLY: dict[str, Callable[[AsyncSession, Entry], Awaitable[Replayed]]] = {
     journal.RESTORATION: _restoration,
     journal.RELEASE: _release,
     journal.ANONYMISATION: _anonymisation,
+    journal.UNSUBSCRIPTION: _unsubscription,
 }

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from petition import db, journal, mailcap, outbox, published, signing
+from petition import db, journal, mailcap, outbox, published, signing, subscriptions
 from petition.models import (
     AbuseSignal,
     Addressee,
@@ -177,11 +177,15 @@ async def anonymise(session: AsyncSession, campaign: Campaign, now: datetime) ->
         chunk = ids[start : start + 1000]
         await outbox.discard_unsent(session, chunk, DELETED)
         await session.execute(delete(SignatureToken).where(SignatureToken.signature_id.in_(chunk)))
+    await subscriptions.forget_campaign(session, campaign.id)  # the addresses kept for news
     result = await session.execute(
         update(Signature)
         .where(
             Signature.campaign_id == campaign.id,
-            Signature.email_hash.is_not(None) | Signature.first_name.is_not(None),
+            # A sealed box may be all a row holds (a paper row that publishes nothing).
+            Signature.email_hash.is_not(None)
+            | Signature.first_name.is_not(None)
+            | Signature.sealed.is_not(None),
         )
         .values(**signing.ERASED)
         .returning(Signature.id)

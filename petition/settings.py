@@ -172,6 +172,21 @@ class Settings:
     counts_check_minutes: float = 60
     """Counters are compared with the signatures (and repaired) this often; 0 turns it off."""
 
+    milestones_check_seconds: float = 15
+    """Campaigns' milestones are looked for this often (seconds), and their organisers told
+    when one is reached; 0 turns it off."""
+
+    official_feed_minutes: float = 30
+    """The official petitions' count feeds (given by organisers) are read this often; 0 turns
+    it off (organisers may still read a feed from its page, or type the count)."""
+
+    update_batch_size: int = 200
+    """A campaign's news leave in batches of this many mails (their status is shown per batch)."""
+
+    update_batch_minutes: float = 1
+    """One batch of each news being sent is queued this often: 200 a minute is 12,000 an hour;
+    0 stops sending news."""
+
     unconfirmed_days: int = 7
     """Signatures never confirmed are deleted this many days after they were made."""
 

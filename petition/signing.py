@@ -13,7 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from petition import affiliations, counts, db, journal, mailcap, outbox, sealing, tokens
+from petition import (
+    affiliations,
+    counts,
+    db,
+    journal,
+    mailcap,
+    outbox,
+    sealing,
+    subscriptions,
+    tokens,
+)
 from petition.forms import SignatureForm
 from petition.mail import RenderedMail
 from petition.models import (
@@ -64,6 +74,9 @@ class Links:
 
     def campaign(self, slug: str) -> str:
         return f"{self.base_url.rstrip('/')}/c/{slug}"
+
+    def unsubscribe(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/unsubscribe/{token}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +153,31 @@ def _sign(
     row = signature_row(campaign, form, email_hash, locale, consent, ctx.now)
     new_id = session.scalar(_insert_signature(db.dialect_of(session)), row)
     if new_id is None:  # signed already, or at this very moment
-        return _remind(session, campaign, form, email_hash, locale, ctx)
+        return _remind(session, campaign, form, email_hash, locale, ctx, consent)
+    if form.keep_informed:
+        _keep_informed(session, campaign, new_id, form, locale, consent, ctx)
     return _mail(session, "confirm", campaign, new_id, form, email_hash, locale, ctx)
+
+
+def _keep_informed(
+    session: Session,
+    campaign: Campaign,
+    signature_id: int,
+    form: SignatureForm,
+    locale: str,
+    consent: Consent,
+    ctx: SigningContext,
+) -> None:
+    subscriptions.add_in(
+        session,
+        secret=ctx.secret,
+        campaign_id=campaign.id,
+        signature_id=signature_id,
+        address=form.email,
+        locale=locale,
+        consent_version=consent.notice_version,
+        now=ctx.now,
+    )
 
 
 def _remind(
@@ -151,10 +187,16 @@ def _remind(
     email_hash: str,
     locale: str,
     ctx: SigningContext,
+    consent: Consent | None = None,
 ) -> bool:
     signer = _find(session, campaign.id, email_hash)
     if signer is None:
         return False
+    # Asked for news while the signature waits for its confirmation: the link about to be
+    # mailed confirms both. Once confirmed, a form (which anyone may fill in with any
+    # address) does not subscribe it.
+    if form.keep_informed and consent is not None and signer.status is SignatureStatus.PENDING:
+        _keep_informed(session, campaign, signer.id, form, locale, consent, ctx)
     template = "already_signed" if signer.status in CONFIRMED_BY_MAIL else "confirm"
     return _mail(session, template, campaign, signer.id, form, email_hash, locale, ctx)
 
@@ -293,6 +335,8 @@ def signer_mail(
         "first_name": form.first_name,
         "withdraw_url": ctx.links.withdraw(links[TokenPurpose.WITHDRAW]),
     }
+    if form.keep_informed and template == "confirm":
+        context["keep_informed"] = True
     if TokenPurpose.CONFIRM in links:
         context |= {
             "confirm_url": ctx.links.confirm(links[TokenPurpose.CONFIRM]),
@@ -525,3 +569,4 @@ async def tombstone(session: AsyncSession, signature_ids: Sequence[int], now: da
         delete(SignatureToken).where(SignatureToken.signature_id.in_(signature_ids))
     )
     await outbox.discard_unsent(session, signature_ids)
+    await subscriptions.forget(session, signature_ids)

@@ -70,7 +70,8 @@ async def receive_all(
     addresses: set[str] = set()  # one daily allowance per address, whatever the campaign
     proofs: set[str] = set()
     for index, s in enumerate(submissions):
-        if s.notice is None or not s.screening.clean:
+        # Asking for news (a minority) goes the long way, which keeps the address sealed.
+        if s.notice is None or not s.screening.clean or s.form.keep_informed:
             continue
         # The same address or proof twice in a batch: the second goes the long way, after.
         address = tokens.email_hash(s.ctx.secret, s.form.email)

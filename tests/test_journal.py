@@ -17,10 +17,19 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from petition import journal, moderation, quarantine, reconcile, replay, retention, signing
+from petition import (
+    journal,
+    moderation,
+    quarantine,
+    reconcile,
+    replay,
+    retention,
+    signing,
+    subscriptions,
+)
 from petition.db import SessionFactory, create_session_factory
 from petition.journal import Entry, Journal
-from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus
+from petition.models import Campaign, Organiser, Role, Signature, SignatureStatus, Subscription
 from petition.settings import Settings
 from tests.support import factories, public
 from tests.support.clock import FakeClock
@@ -159,6 +168,41 @@ async def test_a_campaign_anonymisation_is_replayed_once_and_never_onto_a_later_
     done = await replayed(sessions, [anonymised, anonymised])
     assert (done.anonymised, done.anonymised_signatures, done.applied) == (1, len(NAMES), 1)
     assert {row["first_name"] for row in await rows(sessions)} == {None}
+
+
+async def test_an_unsubscription_is_journalled_and_replayed_onto_an_older_copy(
+    sessions: SessionFactory, settings: Settings, signed: list[int], clock: FakeClock
+) -> None:
+    secret = settings.load_secret_key()
+    async with sessions() as session, session.begin():
+        signature = await session.get(Signature, signed[0])
+        assert signature is not None
+        await session.run_sync(
+            lambda sync: subscriptions.add_in(
+                sync, secret=secret, campaign_id=signature.campaign_id,
+                signature_id=signature.id, address="anouk@signataires.example",
+                locale="fr", consent_version="notice-1", now=clock(),
+            )
+        )  # fmt: skip
+    async with sessions() as session:
+        kept_row = (await session.execute(select(Subscription))).scalar_one()
+        link = subscriptions.token(secret, kept_row)
+        before = {c.key: getattr(kept_row, c.key) for c in Subscription.__table__.columns}
+    async with sessions() as session, session.begin():
+        assert await subscriptions.unsubscribe(session, secret, link, clock()) is not None
+    async with sessions() as session, session.begin():  # a link used twice stops nothing more
+        assert await subscriptions.unsubscribe(session, secret, link, clock()) is None
+    [entry] = [e for e in lines(settings) if e["kind"] == journal.UNSUBSCRIPTION]
+    assert entry["signatures"] == [[signed[0], signature.email_hash]]
+    assert "anouk" not in json.dumps(entry)
+    # An older copy still holds the address kept for news: the journal erases it again.
+    async with sessions() as session, session.begin():
+        session.add(Subscription(**before))
+    read = journal.read([settings.resolved_journal_file])
+    done = await replayed(sessions, read.entries)
+    assert done.unsubscribed == 1
+    async with sessions() as session:
+        assert (await session.execute(select(Subscription))).first() is None
 
 
 async def test_releases_and_retention_purges_are_journalled_too(

@@ -7,7 +7,7 @@ breakdowns from a cache refreshed at most once per `breakdown_seconds`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,7 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from petition import published
+from petition import i18n, published, texts
 from petition.live import CampaignState, iso
 from petition.signing import Links
 from petition.web import ready
@@ -37,12 +37,17 @@ class CampaignSummary:
     kind: str  # "petition" or "letter"
     status: str  # "upcoming", "open" or "closed"
     count: int  # confirmed signatures
+    paper: int  # of `count`, the signatures gathered on paper
     goal: int | None
     opens_at: str | None  # ISO 8601, UTC
     closes_at: str | None  # the instant signing stops (midnight after the last day)
     last_signature_at: str | None  # the latest confirmation still counted
     url: str  # the campaign's page
     events: str  # its live stream (Server-Sent Events)
+    # The languages its text is given in, its own first (ISO 639-1; `?version=` on its page),
+    # and its title in each.
+    languages: list[str]
+    titles: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,29 @@ class Breakdown:
 class CampaignDetail:
     campaign: CampaignSummary
     breakdown: Breakdown
+    official: OfficialPetition | None = None  # the official petition beside ours, if any
+    # Its milestones, lowest first, their meaning in the language asked (?lang=, else
+    # Accept-Language), else in French, else in the one given.
+    milestones: list[MilestoneInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneInfo:
+    threshold: int  # confirmed signatures
+    label: str | None  # what it means
+    reached_at: str | None  # ISO 8601, UTC; null while not reached
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialPetition:
+    """The petition on an official platform this campaign supports; its count as last known."""
+
+    url: str
+    platform: str | None
+    threshold: int | None  # signatures it needs
+    deadline: str | None  # ISO 8601, UTC: the instant it stops (midnight after its last day)
+    count: int | None  # as entered by organisers or read from its feed; null: not known
+    count_at: str | None  # when that count was taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +153,38 @@ async def list_campaigns(request: AnyRequest, services: ServicesDep) -> Response
     responses=_doc(CampaignDetail, "The campaign's count and what its signers agreed to publish."),
 )
 async def campaign(
-    request: AnyRequest, services: ServicesDep, slug: FromPath[str]
+    request: AnyRequest,
+    services: ServicesDep,
+    slug: FromPath[str],
+    lang: Annotated[
+        str | None, QueryParameter(description="The language of milestones' meanings: fr, en.")
+    ] = None,
 ) -> Response[bytes]:
     now = services.clock()
     state = await campaign_state(services, slug)
     tallies = await services.breakdowns.get(state.id)
-    # The same snapshot, breakdown and status make the same bytes: encoded once, not per view.
-    key = (state, tallies, state.status(now))
+    locale = i18n.negotiate(request.headers.get("accept-language"), lang)
+    # The same snapshot, breakdown, status and language make the same bytes: encoded once.
+    key = (state, tallies, state.status(now), locale)
     body = services.encoded.get(state.id, key)
     if body is None:
-        body = services.encoded.put(state.id, key, _encode(_detail(services, state, tallies, now)))
+        detail = _detail(services, state, tallies, now, locale)
+        body = services.encoded.put(state.id, key, _encode(detail))
     ready.keep(request, state)
-    return cacheable(request, services.settings, body, JSON, state.modified(now))
+    # The official count changes no count of ours: its date moves Last-Modified too.
+    official_at = state.campaign.official_count_at
+    modified = max(state.modified(now), official_at) if official_at else state.modified(now)
+    answer = cacheable(request, services.settings, body, JSON, modified)
+    answer.headers["Vary"] = "Accept-Encoding, Accept-Language"  # milestones' meanings
+    return answer
 
 
 def _detail(
-    services: Services, state: CampaignState, tallies: published.Breakdown, now: datetime
+    services: Services,
+    state: CampaignState,
+    tallies: published.Breakdown,
+    now: datetime,
+    locale: str = i18n.DEFAULT_LOCALE,
 ) -> CampaignDetail:
     return CampaignDetail(
         campaign=_summary(services, state, now),
@@ -151,6 +195,24 @@ def _detail(
             by_organisation=[OrganisationCount(t.label, t.count) for t in tallies.by_organisation],
             other_organisations=tallies.other_organisations,
         ),
+        official=_official(state),
+        milestones=[
+            MilestoneInfo(m.threshold, m.label(locale), iso(m.reached_at)) for m in state.milestones
+        ],
+    )
+
+
+def _official(state: CampaignState) -> OfficialPetition | None:
+    campaign = state.campaign
+    if not campaign.official_url:
+        return None
+    return OfficialPetition(
+        url=campaign.official_url,
+        platform=campaign.official_platform,
+        threshold=campaign.official_threshold,
+        deadline=iso(campaign.official_deadline),
+        count=campaign.official_count,
+        count_at=iso(campaign.official_count_at),
     )
 
 
@@ -224,18 +286,22 @@ async def signatories(
 
 def _summary(services: Services, state: CampaignState, now: datetime) -> CampaignSummary:
     base = services.settings.public_url
+    versions = texts.versions(state.campaign, state.texts)
     return CampaignSummary(
         slug=state.slug,
         title=state.title,
         kind=state.kind,
         status=state.status(now),
         count=state.count,
+        paper=state.campaign.paper_count,
         goal=state.goal,
         opens_at=iso(state.opens_at),
         closes_at=iso(state.closes_at),
         last_signature_at=iso(state.last_signature_at),
         url=Links(base).campaign(state.slug),
         events=f"{base}{PREFIX}/campaigns/{state.slug}/events",
+        languages=[version.language for version in versions],
+        titles={version.language: version.title for version in versions},
     )
 
 

@@ -13,6 +13,7 @@ from petition import campaigns, letters
 from petition.web.caching import public_cache_control
 from petition.web.deps import Services, ServicesDep
 from petition.web.pages import campaign_state, disposition, render, render_body
+from petition.web.texts import chosen_version, version_query
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -21,7 +22,7 @@ AnyRequest = Request[Any, Any, Any]
 async def letter_page(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[str]:
-    context = await _context(services, slug)
+    context = await _context(request, services, slug)
     headers = {"Cache-Control": public_cache_control(services.settings, max_age=60)}
     return render(request, services, "letter.html", context, headers=headers)
 
@@ -34,13 +35,19 @@ async def letter_page(
 async def letter_pdf(
     request: AnyRequest, services: ServicesDep, slug: FromPath[str]
 ) -> Response[bytes]:
-    context = await _context(services, slug)
-    locale, html = render_body(request, services, "letter_document.html", context)
+    context = await _context(request, services, slug)
+    # Alone, the document is the whole page: its root carries the language of its text.
+    whole = context | {"standalone": True}
+    locale, html = render_body(request, services, "letter_document.html", whole)
 
     async def make() -> bytes:
         return await asyncio.to_thread(letters.pdf, html)
 
-    document = await services.documents.get(("letter", context["campaign"].id, locale), make)
+    # One document per interface language and version of the text.
+    language = context["version"].language
+    document = await services.documents.get(
+        ("letter", context["campaign"].id, f"{locale}/{language}"), make
+    )
     day = services.clock().date().isoformat()
     return Response(
         document,
@@ -53,15 +60,19 @@ async def letter_pdf(
     )
 
 
-async def _context(services: Services, slug: str) -> dict[str, Any]:
+async def _context(request: AnyRequest, services: Services, slug: str) -> dict[str, Any]:
     state = await campaign_state(services, slug)
     async with services.reading() as session:
         campaign = await campaigns.get_by_slug(session, slug)
     if campaign is None:
         raise NotFoundException
     groups = await services.letters.get(campaign.id)
+    version, versions = chosen_version(request, services, campaign)
     return {
         "campaign": campaign,
+        "version": version,
+        "versions": versions,
+        "version_query": version_query(version, versions),
         "count": state.count,
         "groups": groups,
         "published": sum(len(g.signatories) for g in groups),

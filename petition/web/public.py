@@ -21,6 +21,7 @@ from petition.web.pages import (
     locale_of,
     render,
 )
+from petition.web.texts import chosen_version, version_query
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -240,9 +241,15 @@ def _campaign_response(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response[str]:
+    version, versions = chosen_version(request, services, campaign)
     context = {
         "campaign": campaign,
+        "version": version,
+        "versions": versions,
+        "version_query": version_query(version, versions),
         "count": count,
+        # From the live snapshot, as the count (petition.milestones): no query.
+        "milestones": getattr(services.hub.current(campaign.id), "milestones", ()),
         "is_open": campaign.is_open(services.clock()),
         "now": services.clock(),
         "form": form or {},
@@ -253,7 +260,7 @@ def _campaign_response(
         "pow": services.pow_widget,
         "share": {
             "url": Links(services.settings.public_url).campaign(campaign.slug),
-            "excerpt": campaigns.excerpt(campaign.body_html),
+            "excerpt": campaigns.excerpt(version.body_html),
         },
     }
     return render(request, services, "campaign.html", context, status_code=status_code)

@@ -71,6 +71,9 @@ async def test_the_list_shows_open_campaigns_newest_first_with_their_details(
             "last_signature_at": None,
             "url": f"{BASE}/c/lettre-ars",
             "events": f"{BASE}/api/v1/campaigns/lettre-ars/events",
+            "paper": 0,
+            "languages": ["fr"],
+            "titles": {"fr": "Lettre à l'ARS"},
         }
         assert petition["kind"] == "petition" and petition["goal"] == 1000
         assert petition["closes_at"] is None
@@ -85,6 +88,8 @@ async def test_the_list_shows_open_campaigns_newest_first_with_their_details(
                 "by_organisation": [],
                 "other_organisations": 0,
             },
+            "official": None,
+            "milestones": [],
         }
         # Campaigns left out of the list can still be read one by one, with their status.
         closed = await api(reader, "/api/v1/campaigns/deja-close")

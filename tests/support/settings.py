@@ -30,5 +30,10 @@ def for_tests(var_dir: Path, database_url: str, smtp_port: int, **changes: Any) 
         sustained_limit=100_000,
         nojs_burst_limit=100_000,
         nojs_sustained_limit=100_000,
+        # Scheduled jobs that write at any moment: the tests that need one run it themselves
+        # (jobs.run_if_due) or turn it on.
+        milestones_check_seconds=0,
+        update_batch_minutes=0,
+        official_feed_minutes=0,
     )
     return dataclasses.replace(settings, **changes)

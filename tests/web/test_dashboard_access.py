@@ -8,7 +8,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from petition import addressees
+from petition import addressees, updates
 from petition.app import create_app
 from petition.db import SessionFactory
 from petition.models import Addressee, Base, Campaign, Role, SignatureStatus
@@ -29,7 +29,13 @@ def _dashboard_routes(
     settings: Settings, clock: FakeClock, ids: dict[str, str]
 ) -> list[tuple[str, str]]:
     """(method, concrete path) of every route behind the organiser login."""
-    values = {"slug": "mission-sante", "action": "close", "decision": "approve", **ids}
+    values = {
+        "slug": "mission-sante",
+        "action": "close",
+        "decision": "approve",
+        "language": "en",
+        **ids,
+    }
     routes: list[tuple[str, str]] = []
     for route in create_app(settings, clock=clock).routes:
         if not route.path.startswith(("/dashboard", "/organiser/2fa")):
@@ -66,6 +72,11 @@ async def two_campaigns(
         row = addressees.Row("Madame", "Anne Morel", None, "CHU", "a@chu.example", (), ())
         await addressees.add_all(session, campaign.id, [row], clock())
         ident = await session.scalar(select(Addressee.id))
+        # The same number names a campaign's news (their pages take the same parameter).
+        news = await updates.draft(
+            session, campaign, {"fr": updates.Text("Nouvelles", "Texte")}, None, clock()
+        )
+        assert news.id == ident
     return {"member_id": str(owner.id), "ident": str(ident)}
 
 
@@ -152,6 +163,11 @@ SECTIONS = {
     "/moderate": "Moderation",
     "/addressees": "Addressees",
     "/affiliations": "Affiliations",
+    "/paper": "Paper signatures",
+    "/texts": "Languages",
+    "/official": "Official petition",
+    "/milestones": "Milestones",
+    "/updates": "News to signers",
     "/team": "Team",
     "/audit": "Audit",
 }
