@@ -10,7 +10,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from petition import campaigns, dates, kit, letters
+from petition import campaigns, dates, kit, letters, texts
 from petition.forms import clean_text
 from petition.web.deps import ServicesDep
 from petition.web.pages import disposition, locale_of, render, render_body
@@ -27,15 +27,25 @@ async def take_kit(
     last, bad_last = clean_text(str(form.get("last_name", "")), 100, required=True)
     async with services.reading() as session:
         campaign = await campaigns.get_by_slug(session, slug)
+        rows = await texts.listed(session, campaign.id) if campaign is not None else []
     if campaign is None or not campaign.kit_title or not campaign.kit_body:
         raise NotFoundException
+    # The letter in the version of the text the signer read, where it has one.
+    version = texts.choose(
+        texts.versions(campaign, rows), str(form.get("version", "")) or None, locale_of(request)
+    )
+    kit_subject, kit_body = (
+        (version.kit_subject, version.kit_body)
+        if version.kit_body
+        else (campaign.kit_subject, campaign.kit_body)
+    )
     if bad_first or bad_last:
         return Redirect(f"/c/{slug}/confirmed#kit", status_code=303)
     # The signer's letter says the day as people write it, in the site's time zone.
     today = dates.local(services.clock(), services.settings.timezone).date()
     day = dates.long_date(today, locale_of(request))
-    subject = kit.fill(campaign.kit_subject or "", first, last, day)
-    body = kit.fill(campaign.kit_body, first, last, day)
+    subject = kit.fill(kit_subject or "", first, last, day)
+    body = kit.fill(kit_body, first, last, day)
     chosen = str(form.get("format", "text"))
     if chosen == "mail":
         # A page rather than a redirect: the letter stays readable (and copyable) for whoever

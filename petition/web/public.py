@@ -143,8 +143,15 @@ async def confirmed(
 ) -> Response[str]:
     state = await campaign_state(services, slug)
     campaign = state.campaign
+    version, _versions = chosen_version(request, services, campaign)
     share = {"url": Links(services.settings.public_url).campaign(campaign.slug)}
-    context = {"campaign": campaign, "count": state.count, "share": share, "after_signing": True}
+    context = {
+        "campaign": campaign,
+        "version": version,
+        "count": state.count,
+        "share": share,
+        "after_signing": True,
+    }
     return render(request, services, "confirmed.html", context)
 
 
@@ -242,14 +249,14 @@ def _campaign_response(
     status_code: int = 200,
 ) -> Response[str]:
     version, versions = chosen_version(request, services, campaign)
+    state = services.hub.current(campaign.id)  # the live snapshot, as the count: no query
     context = {
         "campaign": campaign,
         "version": version,
         "versions": versions,
         "version_query": version_query(version, versions),
         "count": count,
-        # From the live snapshot, as the count (petition.milestones): no query.
-        "milestones": getattr(services.hub.current(campaign.id), "milestones", ()),
+        "milestones": state.milestones if state is not None else (),
         "is_open": campaign.is_open(services.clock()),
         "now": services.clock(),
         "form": form or {},

@@ -72,6 +72,7 @@ PUBLIC = [
     Page("login", "/organiser/login"),
     Page("reset", "/organiser/reset"),
     Page("password", "/organiser/password/{password}"),
+    Page("unsubscribe", "/unsubscribe/1.not-a-link-of-ours-not-a-link-of-ours"),
 ]
 BOARD = f"/dashboard/c/{SLUG}"
 ORGANISER = [
@@ -83,6 +84,12 @@ ORGANISER = [
     Page("board-moderate", f"{BOARD}/moderate?name=Curie", audience="owner"),
     Page("board-addressees", f"/dashboard/c/{LETTER}/addressees", audience="owner"),
     Page("board-affiliations", f"{BOARD}/affiliations", audience="owner"),
+    Page("board-paper", f"{BOARD}/paper", audience="owner"),
+    Page("board-texts", f"{BOARD}/texts", audience="owner"),
+    Page("board-official", f"{BOARD}/official", audience="owner"),
+    Page("board-milestones", f"{BOARD}/milestones", audience="owner"),
+    Page("board-updates", f"{BOARD}/updates", audience="owner"),
+    Page("board-update", f"{BOARD}/updates/1", audience="owner"),
     Page("board-new", "/dashboard/new", audience="owner"),
     Page("board-edit", f"{BOARD}/edit", audience="owner"),
     Page("board-keys", f"{BOARD}/keys", audience="owner"),

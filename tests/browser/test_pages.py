@@ -13,7 +13,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,17 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from petition import organisers
-from petition.db import create_engine, create_session_factory
-from petition.models import CampaignKind, Publication, Role, SignatureStatus
+from petition import official, organisers, paper, texts, updates
+from petition.db import SessionFactory, create_engine, create_session_factory
+from petition.models import (
+    Campaign,
+    CampaignKind,
+    Milestone,
+    Organiser,
+    Publication,
+    Role,
+    SignatureStatus,
+)
 from petition.settings import Settings
 from tests.browser import site
 from tests.support import chromium, factories
@@ -139,8 +147,50 @@ async def _arrange(settings: Settings, clock: FakeClock) -> None:
             sessions, secret, open_one, Role.EDITOR,
             email=NEWCOMER, name="Nadia", password_hash=hashed, now=now,
         )  # fmt: skip
+        await _reach(sessions, open_one, claire, now)
     finally:
         await engine.dispose()
+
+
+async def _reach(
+    sessions: SessionFactory, campaign: Campaign, owner: Organiser, now: datetime
+) -> None:
+    """What this campaign shows beside its own count: the official petition, milestones, an
+    English version, paper signatures; and a draft of news for its organisers."""
+    async with sessions() as session, session.begin():
+        stored = await session.get(Campaign, campaign.id)
+        assert stored is not None
+        stored.official_url = "https://petitions.senat.fr/initiatives/i-1234"
+        stored.official_platform = "e-pétitions du Sénat"
+        stored.official_threshold = 100_000
+        stored.official_deadline = now + timedelta(days=120)
+        official.set_count(session, stored, 12_345, "organiser", now)
+        for threshold, labels, reached in (
+            (5, {"fr": "Premier palier", "en": "First milestone"}, now),
+            (100_000, {"fr": "Seuil du Sénat", "en": "The Senate's threshold"}, None),
+        ):
+            session.add(
+                Milestone(
+                    campaign_id=campaign.id,
+                    threshold=threshold,
+                    labels=labels,
+                    created_at=now,
+                    reached_at=reached,
+                )
+            )
+        english = texts.Draft(
+            "en", "For an inquiry into health data", "We ask for an **inquiry**.", None, None
+        )
+        await texts.save(session, stored, english, now)
+        spec = paper.BatchSpec("Congrès de Lyon", now - timedelta(days=2), 12)
+        await paper.add_counted(session, stored, spec, 312, owner, now)
+        await updates.draft(
+            session,
+            stored,
+            {"fr": updates.Text("La mission avance", "Le Sénat a **reçu** la demande.")},
+            owner,
+            now,
+        )
 
 
 async def _mailed(server: LiveServer, smtp: SmtpSink, clock: FakeClock) -> dict[str, str]:

@@ -237,3 +237,39 @@ async def test_an_editor_changes_then_removes_a_version(
     async with sessions() as session:
         actions = (await session.execute(select(AuditEntry.action))).scalars().all()
     assert list(actions)[-2:] == ["edit version", "remove version"]
+
+
+@pytest.mark.usefixtures("editor")
+async def test_the_action_kit_letter_comes_in_the_version_read(
+    server: LiveServer, smtp: SmtpSink, sessions: SessionFactory, campaign: Campaign
+) -> None:
+    async with sessions() as session, session.begin():
+        stored = await session.get(Campaign, campaign.id)
+        assert stored is not None
+        stored.kit_title = "Opposition"
+        stored.kit_subject = "Opposition — {last_name}"
+        stored.kit_body = "Je soussigné(e) {first_name} {last_name} m'oppose au transfert."
+    async with server.client() as browser:
+        await login(browser, EDITOR, PASSWORD)
+        english = {
+            "language": "en", "title": ENGLISH, "body": "We ask.",
+            "kit_subject": "Objection — {last_name}",
+            "kit_body": "I, {first_name} {last_name}, object to the transfer.",
+        }  # fmt: skip
+        assert (await _save(browser, **english)).status_code == 303
+    async with server.client() as browser:
+        assert (await sign(browser, SLUG, signer())).status_code == 303
+        [mail] = await smtp.wait_for(1)
+        await press(browser, link(mail, "confirm"))
+        taken = {}
+        for version in ("en", "fr"):
+            page = await browser.get(f"/c/{SLUG}/confirmed?version={version}")
+            assert f'name="version" value="{version}"' in page.text
+            form = {"_csrf_token": csrf_of(page), "first_name": "Ada", "last_name": "Kit"}
+            kit = await browser.post(
+                f"/c/{SLUG}/kit", data={**form, "format": "text", "version": version}
+            )
+            assert kit.status_code == 200
+            taken[version] = kit.text
+    assert taken["en"].startswith("Objection — Kit\n") and "I, Ada Kit, object" in taken["en"]
+    assert taken["fr"].startswith("Opposition — Kit\n") and "Ada Kit m'oppose" in taken["fr"]
