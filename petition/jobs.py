@@ -120,10 +120,7 @@ async def check_milestones(
     if not any(one.mails for one in reached):
         return None
 
-    async def wake() -> None:
-        services.sender.wake()
-
-    return wake
+    return _waking(services)
 
 
 async def send_updates(
@@ -142,10 +139,7 @@ async def send_updates(
         return None
     log.info("campaign news: %d mails queued", queued)
 
-    async def wake() -> None:
-        services.sender.wake()
-
-    return wake
+    return _waking(services)
 
 
 # How often the official petitions' deadlines are looked at, for their reminders.
@@ -159,6 +153,15 @@ async def remind_official(
     for campaign in await updates.remind_before_deadline(session, services.clock()):
         log.info("official petition reminder started for %s", campaign.slug)
     return None
+
+
+def _waking(services: Services) -> Callable[[], Awaitable[None]]:
+    """What a job that queued mail runs once committed: the sender looks at once."""
+
+    async def wake() -> None:
+        services.sender.wake()
+
+    return wake
 
 
 async def check_counts(

@@ -23,6 +23,7 @@ from petition import changes, db, i18n, kept, outbox
 from petition.forms import clean_text
 from petition.i18n import _
 from petition.models import Campaign, CampaignOrganiser, CounterShard, Milestone, Organiser
+from petition.signing import Links
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ async def _claim(session: AsyncSession, ident: int, now: datetime) -> bool:
         .where(_MILESTONES.id == ident, _MILESTONES.reached_at.is_(None))
         .values(reached_at=now)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return db.rowcount(result) == 1
 
 
 async def _tell(
@@ -249,14 +250,14 @@ async def _tell(
     if campaign is None or milestone is None:
         return 0
     locale = campaign.language if campaign.language in i18n.LOCALES else i18n.DEFAULT_LOCALE
-    base = public_url.rstrip("/")
+    links = Links(public_url)
     context = {
         "campaign_title": campaign.title,
         "threshold": milestone.threshold,
         "label": mark(milestone).label(locale),
         "count": count,
-        "campaign_url": f"{base}/c/{campaign.slug}",
-        "milestones_url": f"{base}/dashboard/c/{campaign.slug}/milestones",
+        "campaign_url": links.campaign(campaign.slug),
+        "milestones_url": f"{links.base_url.rstrip('/')}/dashboard/c/{campaign.slug}/milestones",
     }
     told = 0
     for name, sealed in await _addresses(session, campaign_id):

@@ -19,8 +19,9 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -144,15 +145,20 @@ async def forget_campaign(session: AsyncSession, campaign_id: int) -> int:
     return db.rowcount(result)
 
 
+def receiving(campaign_id: int) -> ColumnElement[bool]:
+    """Who receives a campaign's news: its subscriptions whose signature is confirmed (with
+    the join on `Signature` that `joined` makes)."""
+    return and_(
+        Subscription.campaign_id == campaign_id, Signature.status == SignatureStatus.CONFIRMED
+    )
+
+
+def joined(statement: Select[Any]) -> Select[Any]:
+    return statement.join(Signature, Signature.id == Subscription.signature_id)
+
+
 async def count(session: AsyncSession, campaign_id: int) -> int:
     """How many confirmed signers of the campaign receive its news."""
-    result = await session.execute(
-        select(func.count())
-        .select_from(Subscription)
-        .join(Signature, Signature.id == Subscription.signature_id)
-        .where(
-            Subscription.campaign_id == campaign_id,
-            Signature.status == SignatureStatus.CONFIRMED,
-        )
-    )
+    statement = joined(select(func.count()).select_from(Subscription))
+    result = await session.execute(statement.where(receiving(campaign_id)))
     return int(result.scalar_one())

@@ -31,8 +31,6 @@ from petition.models import (
     Organiser,
     OutboxMail,
     OutboxStatus,
-    Signature,
-    SignatureStatus,
     Subscription,
     UpdateBatch,
 )
@@ -305,13 +303,8 @@ async def queue_batch(
     readers = list(
         (
             await session.execute(
-                select(Subscription)
-                .join(Signature, Signature.id == Subscription.signature_id)
-                .where(
-                    Subscription.campaign_id == campaign.id,
-                    Subscription.id > through,
-                    Signature.status == SignatureStatus.CONFIRMED,
-                )
+                subscriptions.joined(select(Subscription))
+                .where(subscriptions.receiving(campaign.id), Subscription.id > through)
                 .order_by(Subscription.id)
                 .limit(size)
             )
